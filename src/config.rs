@@ -1,0 +1,1 @@
+//! The connector configuration document (stored in Secrets Manager, or a local file).

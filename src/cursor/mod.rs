@@ -1,0 +1,159 @@
+//! The connector's cursor item: where the stream stands, who holds the lease, and whether the
+//! connector is paused. One item per connector (`{connector_id}`) and one per backfill
+//! (`{connector_id}#backfill`).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// The stored state of one cursor item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CursorItem {
+    pub key: String,
+    /// The Okta `next` link to fetch from; `None` before the first checkpoint.
+    pub cursor: Option<String>,
+    /// Incremented on every write; checkpoints are fenced on it.
+    pub version: u64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<OffsetDateTime>,
+    pub consecutive_failures: u32,
+    pub paused: Option<Pause>,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<OffsetDateTime>,
+    /// Newest `published` among the events delivered so far.
+    pub newest_published: Option<OffsetDateTime>,
+    /// Events delivered through this item since it was created.
+    pub delivered_total: u64,
+    /// Backfill items only: the time window being pulled.
+    pub window: Option<Window>,
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub reason: String,
+    pub by: PausedBy,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausedBy {
+    /// The `disable` action.
+    Operator,
+    /// Too many consecutive failures, or a failure that retrying cannot heal.
+    Connector,
+}
+
+impl PausedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PausedBy::Operator => "operator",
+            PausedBy::Connector => "connector",
+        }
+    }
+}
+
+/// Proof of holding an item's lease; its `version` moves with every checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub key: String,
+    pub owner: String,
+    pub version: u64,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Acquired {
+        lease: Lease,
+        item: CursorItem,
+    },
+    /// Another invocation holds an unexpired lease.
+    Held {
+        owner: String,
+        until: OffsetDateTime,
+    },
+    Paused(Pause),
+}
+
+/// What a checkpoint writes after a page was fully acknowledged by the sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub cursor: String,
+    pub newest_published: Option<OffsetDateTime>,
+    /// Events delivered by the page being checkpointed (added to `delivered_total`).
+    pub delivered: u64,
+    /// Set on the first checkpoint of a backfill.
+    pub window: Option<Window>,
+}
+
+/// How an invocation ended, recorded when the lease is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    Success,
+    /// `pause_now` for failures that retrying cannot heal (revoked credentials).
+    Failure {
+        error: String,
+        pause_now: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CursorError {
+    /// The lease was taken over or the item changed under us: nothing was written.
+    #[error("lease on cursor item {key} was lost (taken over or expired); nothing was written")]
+    LeaseLost { key: String },
+    #[error("cursor item {key} is malformed: {detail}")]
+    Malformed { key: String, detail: String },
+    #[error("cursor store failed for {key}: {message}")]
+    Service { key: String, message: String },
+}
+
+#[async_trait]
+pub trait CursorStore: Send + Sync {
+    async fn load(&self, key: &str) -> Result<Option<CursorItem>, CursorError>;
+
+    /// One conditional write: succeeds when the item is absent, free, expired or already ours,
+    /// and not paused. Creates the item when absent.
+    async fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Claim, CursorError>;
+
+    /// Moves the cursor, fenced on `lease.owner` and `lease.version`; bumps `lease.version`.
+    async fn checkpoint(
+        &self,
+        lease: &mut Lease,
+        update: &Checkpoint,
+        now: OffsetDateTime,
+    ) -> Result<(), CursorError>;
+
+    /// Gives the lease up and records the outcome: success resets `consecutive_failures`;
+    /// failure increments it and pauses the connector at `pause_after` (or at once with
+    /// `pause_now`). Fenced like `checkpoint`.
+    async fn release(
+        &self,
+        lease: &Lease,
+        outcome: &RunOutcome,
+        pause_after: u32,
+        now: OffsetDateTime,
+    ) -> Result<CursorItem, CursorError>;
+
+    /// Operator pause (`Some`) or resume (`None`, which also clears the failure count).
+    /// Not fenced: it works while an invocation holds the lease, which then stops at its
+    /// next claim. Creates the item when absent.
+    async fn set_pause(
+        &self,
+        key: &str,
+        pause: Option<Pause>,
+        now: OffsetDateTime,
+    ) -> Result<CursorItem, CursorError>;
+}

@@ -1,0 +1,14 @@
+//! okta-ingest: moves Okta System Log events into Kinesis without losing or silently duplicating any.
+//!
+//! Each outside system sits behind one small trait with a real implementation and an in-memory twin:
+//! [`okta::LogSource`], [`cursor::CursorStore`], [`secrets::SecretSource`] and [`sink::EventSink`].
+//! [`drain`] holds the logic and is generic over all four.
+
+pub mod config;
+pub mod cursor;
+pub mod normalize;
+pub mod okta;
+pub mod secrets;
+#[cfg(feature = "simulator")]
+pub mod sim;
+pub mod sink;

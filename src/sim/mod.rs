@@ -1,0 +1,1 @@
+//! A local Okta System Log simulator for tests, the demo and benchmarks.

@@ -1,0 +1,51 @@
+//! Where normalized events go: Kinesis in production, NDJSON files locally, memory in tests.
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+/// One record for the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The Okta uuid, so errors can name the event.
+    pub event_id: String,
+    pub partition_key: String,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishStats {
+    /// Calls made to the backing service.
+    pub calls: u32,
+    /// Records sent again after a partial failure or throttling.
+    pub retried_records: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(
+        "event {event_id} is {size} bytes once normalized, over the {limit}-byte record limit"
+    )]
+    OversizeRecord {
+        event_id: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error("{unacknowledged} records were not acknowledged before the time budget ran out (last error: {last_error})")]
+    Incomplete {
+        unacknowledged: usize,
+        last_error: String,
+    },
+    #[error("event sink failed: {0}")]
+    Service(String),
+}
+
+/// Publishes records. `Ok` means every record was acknowledged; anything less is an error and
+/// the caller must not move its cursor.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    async fn publish(
+        &self,
+        records: &[Record],
+        deadline: Instant,
+    ) -> Result<PublishStats, SinkError>;
+}
