@@ -12,3 +12,11 @@ pub mod secrets;
 #[cfg(feature = "simulator")]
 pub mod sim;
 pub mod sink;
+
+pub mod cli;
+pub mod connector;
+pub mod drain;
+pub mod invocation;
+pub mod lambda;
+pub mod settings;
+pub mod telemetry;

@@ -1,0 +1,33 @@
+# okta-ingest: the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO_FEATURES := --features simulator
+
+.PHONY: demo test deps test-deps lint bench soak build-lambda infra-check clean-demo
+
+## Runs the whole product locally: Okta simulator + moto + the Lambda handler via cargo lambda.
+demo: deps
+	python3 scripts/demo.py
+
+## Runs every test: Rust unit and integration tests (simulator + moto), then the template checks.
+test: test-deps
+	cargo test $(CARGO_FEATURES)
+	bash tests/infra/run.sh
+
+## Python tools the tests and the demo need (idempotent).
+test-deps:
+	python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' boto3
+
+deps: test-deps
+	python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy $(CARGO_FEATURES) --all-targets -- -D warnings
+
+bench:
+	cargo bench $(CARGO_FEATURES)
+
+## The Lambda artifact (arm64, provided.al2023).
+build-lambda: deps
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --bin okta-ingest

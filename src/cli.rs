@@ -1,0 +1,177 @@
+//! The local command line: the same connector logic with a file for credentials, a file for the
+//! cursor and NDJSON output. Useful against a real tenant and against the local simulator.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::time::Instant;
+
+use crate::connector::{Connector, Summary};
+use crate::cursor::file::FileCursorStore;
+use crate::drain::RecordFormat;
+use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
+use crate::secrets::file::FileSecretSource;
+use crate::settings::RunSettings;
+use crate::sink::file::FileSink;
+
+#[derive(Parser)]
+#[command(name = "okta-ingest", version, about = "Okta System Log → TOTAL events")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Drain what Okta has, write NDJSON, and save the cursor once the output is flushed.
+    Poll {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Pull a historical window (default 90 days) through its own cursor file.
+    Backfill {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        output: Output,
+        /// Days back from now (1-90).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Check the credentials and count the events of the last 24 hours.
+    TestConnection {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run as the Lambda function (also chosen automatically under the Lambda runtime).
+    Lambda,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Connector configuration (the same JSON document as the Secrets Manager secret).
+    #[arg(long)]
+    config: PathBuf,
+    /// Accept http://127.0.0.1 / http://[::1] org URLs (the local simulator only).
+    #[arg(long)]
+    allow_insecure_loopback: bool,
+    /// Seconds this run may take.
+    #[arg(long, default_value_t = 600)]
+    budget_secs: u64,
+    /// Events per Okta page (1-1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    limit: u32,
+    /// Minutes the first poll looks back.
+    #[arg(long, default_value_t = 15)]
+    lookback_minutes: u64,
+}
+
+#[derive(clap::Args)]
+struct Output {
+    /// Cursor file (created on the first run).
+    #[arg(long)]
+    state: PathBuf,
+    /// Where NDJSON goes: a file (appended) or - for stdout.
+    #[arg(long, default_value = "-")]
+    output: String,
+    #[arg(long, value_enum, default_value_t = Format::Normalized)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Normalized,
+    Raw,
+}
+
+/// The connector id the CLI uses for its local cursor items.
+const LOCAL_CONNECTOR: &str = "local";
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.command, Command::Lambda) {
+        return match crate::lambda::run().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("okta-ingest: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    crate::telemetry::init_tracing(false);
+    match execute(cli.command).await {
+        Ok(summary) => {
+            print_summary(&summary);
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("okta-ingest: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> Result<Summary, String> {
+    let id = ConnectorId::parse(LOCAL_CONNECTOR).map_err(|e| e.to_string())?;
+    let (common, output, action) = match command {
+        Command::Poll { common, output } => (common, Some(output), Action::Poll),
+        Command::Backfill { common, output, days } => (
+            common,
+            Some(output),
+            Action::Backfill(BackfillRequest { days, ..Default::default() }),
+        ),
+        Command::TestConnection { common } => (common, None, Action::TestConnection),
+        Command::Lambda => unreachable!("handled by run"),
+    };
+    let mut settings = RunSettings {
+        allow_insecure_loopback: common.allow_insecure_loopback,
+        safety_margin: Duration::from_secs(2),
+        ..RunSettings::default()
+    };
+    settings.drain.page_limit = common.limit;
+    settings.drain.lookback = Duration::from_secs(common.lookback_minutes * 60);
+    let secrets = FileSecretSource::new(common.config.clone());
+    let (store, sink, format) = match output {
+        Some(output) => (
+            FileCursorStore::new(output.state.clone()),
+            open_sink(&output.output).map_err(|e| e.to_string())?,
+            match output.format {
+                Format::Normalized => RecordFormat::Normalized,
+                Format::Raw => RecordFormat::Raw,
+            },
+        ),
+        // test-connection touches no cursor and writes no events.
+        None => (
+            FileCursorStore::new(std::env::temp_dir().join("okta-ingest-test-connection.json")),
+            FileSink::stdout(),
+            RecordFormat::Normalized,
+        ),
+    };
+    let connector = Connector::new(secrets, store, sink, settings).with_format(format);
+    let deadline = Instant::now() + Duration::from_secs(common.budget_secs);
+    let invocation = Invocation { connector_id: id, action };
+    connector
+        .handle(&invocation, deadline)
+        .await
+        .map_err(|summary| {
+            print_summary(&summary);
+            summary.message.unwrap_or_else(|| "run failed".into())
+        })
+}
+
+fn open_sink(output: &str) -> std::io::Result<FileSink> {
+    if output == "-" {
+        Ok(FileSink::stdout())
+    } else {
+        FileSink::append(PathBuf::from(output))
+    }
+}
+
+fn print_summary(summary: &Summary) {
+    // stdout may carry the events, so the summary goes to stderr.
+    eprintln!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+}

@@ -1,0 +1,116 @@
+//! The AWS Lambda entry point: settings and clients are built once per container (cold
+//! start) and reused by every warm invocation.
+
+use std::time::Duration;
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::connector::Connector;
+use crate::cursor::dynamodb::DynamoCursorStore;
+use crate::invocation::Invocation;
+use crate::secrets::secrets_manager::SecretsManagerSource;
+use crate::settings::Settings;
+use crate::sink::kinesis::KinesisSink;
+use crate::telemetry;
+
+/// A runtime deadline further away than this is not real (Lambda's maximum is 15 minutes).
+const MAX_LAMBDA_RUN: Duration = Duration::from_secs(15 * 60);
+
+pub type LambdaConnector = Connector<SecretsManagerSource, DynamoCursorStore, KinesisSink>;
+
+/// Builds the connector from the environment; fails with a message naming the bad variable.
+pub async fn init(settings: &Settings) -> LambdaConnector {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Connector::new(
+        SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&aws),
+            settings.secret_id_template.clone(),
+        ),
+        DynamoCursorStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.cursor_table.clone()),
+        KinesisSink::new(aws_sdk_kinesis::Client::new(&aws), settings.event_stream.clone()),
+        settings.run.clone(),
+    )
+}
+
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    telemetry::init_tracing(true);
+    let started = Instant::now();
+    let settings = Settings::from_env()?;
+    let connector = init(&settings).await;
+    tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, "initialised");
+    let connector = &connector;
+    let settings = &settings;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(connector, settings, event).await
+    }))
+    .await
+}
+
+/// One invocation: parse strictly (nothing is touched on bad input), run, log, emit metrics.
+pub async fn handle(
+    connector: &LambdaConnector,
+    settings: &Settings,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic> {
+    let request_id = event.context.request_id.clone();
+    let invocation = Invocation::parse(&event.payload, settings.default_connector_id.as_deref())
+        .map_err(|err| diagnostic("InvalidInvocation", err.to_string()))?;
+    let deadline = deadline_from_epoch_ms(event.context.deadline, settings.run.fallback_budget);
+    let span = tracing::info_span!("invocation", %request_id, connector_id = %invocation.connector_id);
+    async move {
+        let result = connector.handle(&invocation, deadline).await;
+        let summary = match &result {
+            Ok(summary) | Err(summary) => summary,
+        };
+        telemetry::log_summary(summary);
+        telemetry::emit_metrics(summary);
+        match result {
+            Ok(summary) => Ok(serde_json::to_value(summary).unwrap_or(Value::Null)),
+            Err(summary) => Err(diagnostic(
+                "ConnectorRunFailed",
+                summary.message.unwrap_or_else(|| "connector run failed".into()),
+            )),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The runtime's deadline (epoch ms) as an `Instant`; local emulators send none or nonsense,
+/// in which case the fallback budget applies.
+pub fn deadline_from_epoch_ms(deadline_ms: u64, fallback: Duration) -> Instant {
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let remaining = i128::from(deadline_ms) - now_ms;
+    if remaining <= 0 || remaining > MAX_LAMBDA_RUN.as_millis() as i128 {
+        Instant::now() + fallback
+    } else {
+        Instant::now() + Duration::from_millis(remaining as u64)
+    }
+}
+
+fn diagnostic(error_type: &str, message: String) -> Diagnostic {
+    Diagnostic {
+        error_type: error_type.to_string(),
+        error_message: message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_deadlines_fall_back_to_the_budget() {
+        let budget = Duration::from_secs(42);
+        for deadline in [0, u64::MAX] {
+            let left = deadline_from_epoch_ms(deadline, budget) - Instant::now();
+            assert!(left > Duration::from_secs(41) && left <= budget, "{deadline}: {left:?}");
+        }
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        let left = deadline_from_epoch_ms(now_ms + 90_000, budget) - Instant::now();
+        assert!(left > Duration::from_secs(88) && left <= Duration::from_secs(90), "{left:?}");
+    }
+}
