@@ -387,8 +387,15 @@ fn geo(context: model::GeographicalContext<'_>) -> event::Geo<'_> {
         state: text(context.state),
         country: text(context.country),
         postal_code: text(context.postal_code),
-        lat: location.lat.map(|f| f.0),
-        lon: location.lon.map(|f| f.0),
+        // Out-of-range coordinates would place the user nowhere; unknown is safer for travel checks.
+        lat: location
+            .lat
+            .map(|f| f.0)
+            .filter(|lat| (-90.0..=90.0).contains(lat)),
+        lon: location
+            .lon
+            .map(|f| f.0)
+            .filter(|lon| (-180.0..=180.0).contains(lon)),
     }
 }
 
