@@ -92,7 +92,7 @@ pub fn parse_behaviors<'a>(raw: &Cow<'a, str>) -> Option<BTreeMap<Cow<'a, str>, 
 
 /// The text between the braces, trimmed. Braces are optional, but must not be unbalanced
 /// in a way that hides nesting we do not understand.
-fn map_body<'s>(raw: &'s Cow<'_, str>) -> Option<&'s str> {
+fn map_body(raw: &str) -> Option<&str> {
     let text = raw.trim();
     let text = text.strip_prefix('{').unwrap_or(text);
     let text = text.strip_suffix('}').unwrap_or(text);
