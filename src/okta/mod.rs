@@ -1,5 +1,6 @@
 //! Reading the Okta System Log (`GET /api/v1/logs`).
 
+pub mod model;
 mod page;
 
 pub use page::{Page, PageRequest, RateLimitStatus};

@@ -1,0 +1,361 @@
+//! Golden, exclusion, schema and property tests of the normalizer over tests/fixtures/okta.
+//! Regenerate the goldens with `UPDATE_GOLDEN=1 cargo test --test normalize` and review the diff.
+
+#[path = "support/schema.rs"]
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use okta_ingest::normalize::catalog::Catalog;
+use okta_ingest::normalize::event::TotalEvent;
+use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer, NormalizerConfig};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+const INGESTED: OffsetDateTime = datetime!(2024-05-01 15:00:00.250 UTC);
+
+fn normalizer(policy: CatalogPolicy, include_raw: bool) -> Normalizer {
+    Normalizer::new(NormalizerConfig {
+        org: "acme.okta.com".to_owned(),
+        connector_id: "okta-prod-1".to_owned(),
+        policy,
+        include_raw,
+    })
+}
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// (name, raw text) of every Okta fixture, sorted by name.
+fn okta_fixtures() -> Vec<(String, String)> {
+    let mut fixtures: Vec<(String, String)> = std::fs::read_dir(fixtures_dir().join("okta"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    fixtures.sort();
+    fixtures
+}
+
+/// The normalized event, checked against the schema and the record's keys, or the exclusion.
+fn outcome(normalizer: &Normalizer, raw: &str) -> Value {
+    match normalizer.normalize(raw, INGESTED) {
+        Ok(record) => {
+            let value: Value = serde_json::from_slice(&record.json).unwrap();
+            schema::assert_valid_total_event(&value);
+            assert_eq!(value["event_id"], record.event_id.as_str());
+            assert_eq!(value["subject"]["id"], record.partition_key.as_str());
+            value
+        }
+        Err(excluded) => json!({
+            "excluded": excluded.reason.as_str(),
+            "event_id": excluded.event_id,
+            "event_type": excluded.event_type,
+        }),
+    }
+}
+
+#[test]
+fn every_fixture_matches_its_reviewed_golden_output() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    let mut mismatches = Vec::new();
+    for (name, raw) in okta_fixtures() {
+        let actual = outcome(&normalizer, &raw);
+        let golden = fixtures_dir()
+            .join("normalized")
+            .join(format!("{name}.json"));
+        if update {
+            let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
+            std::fs::write(&golden, text).unwrap();
+            continue;
+        }
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(&golden)
+                .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1", golden.display())),
+        )
+        .unwrap();
+        if actual != expected {
+            mismatches.push(format!(
+                "{name}:\n  expected {expected}\n  actual   {actual}"
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn every_catalog_type_has_a_fixture_normalized_with_its_classification() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    let fixtures = okta_fixtures();
+    for entry in Catalog::builtin().entries() {
+        let (_, raw) = fixtures
+            .iter()
+            .find(|(name, _)| name == entry.event_type)
+            .unwrap_or_else(|| panic!("no fixture for {}", entry.event_type));
+        let event = outcome(&normalizer, raw);
+        assert_eq!(event["event_type"], entry.event_type);
+        let classification = serde_json::to_value(entry.classification).unwrap();
+        assert_eq!(event["classification"], classification);
+        assert_eq!(event["groups"], json!(entry.groups));
+        assert_eq!(event["subject"]["type"], "User");
+    }
+}
+
+#[test]
+fn excluded_fixtures_give_their_typed_reason() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    let cases = [
+        (
+            "excluded-system-principal-without-user-target",
+            ExclusionReason::NoHumanIdentity,
+        ),
+        ("excluded-null-actor", ExclusionReason::NoHumanIdentity),
+        (
+            "excluded-policy-lifecycle-update",
+            ExclusionReason::NotInCatalog,
+        ),
+        (
+            "excluded-app-lifecycle-activate",
+            ExclusionReason::NotInCatalog,
+        ),
+        ("excluded-missing-uuid", ExclusionReason::Malformed),
+    ];
+    let fixtures = okta_fixtures();
+    for (name, reason) in cases {
+        let (_, raw) = fixtures.iter().find(|(n, _)| n == name).unwrap();
+        let excluded = normalizer.normalize(raw, INGESTED).unwrap_err();
+        assert_eq!(excluded.reason, reason, "{name}");
+        assert!(!excluded.detail.is_empty());
+    }
+}
+
+#[test]
+fn all_policy_publishes_admin_actions_outside_the_catalog_as_other() {
+    let normalizer = normalizer(CatalogPolicy::All, false);
+    let fixtures = okta_fixtures();
+    let (_, policy_update) = fixtures
+        .iter()
+        .find(|(n, _)| n == "excluded-policy-lifecycle-update")
+        .unwrap();
+    let event = outcome(&normalizer, policy_update);
+    assert_eq!(event["classification"], "other");
+    assert_eq!(event["signal_class"], Value::Null);
+    assert_eq!(event["groups"], json!([]));
+    assert_eq!(event["subject"]["login"], "it-admin@acme.example");
+    let (_, system) = fixtures
+        .iter()
+        .find(|(n, _)| n == "excluded-system-principal-without-user-target")
+        .unwrap();
+    let excluded = normalizer.normalize(system, INGESTED).unwrap_err();
+    assert_eq!(excluded.reason, ExclusionReason::NoHumanIdentity);
+}
+
+#[test]
+fn raw_event_is_embedded_verbatim_when_configured() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, true);
+    for (name, raw) in okta_fixtures() {
+        let event = outcome(&normalizer, &raw);
+        if event.get("excluded").is_none() {
+            let original: Value = serde_json::from_str(&raw).unwrap();
+            assert_eq!(event["raw"], original, "{name}");
+        }
+    }
+}
+
+#[test]
+fn output_deserializes_into_the_typed_event() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, true);
+    let (_, raw) = okta_fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "user.authentication.auth_via_mfa")
+        .unwrap();
+    let record = normalizer.normalize(&raw, INGESTED).unwrap();
+    let event: TotalEvent = serde_json::from_slice(&record.json).unwrap();
+    assert_eq!(
+        event.authentication.factor.as_deref(),
+        Some("OKTA_VERIFY_PUSH")
+    );
+    assert_eq!(event.risk.level.as_deref(), Some("MEDIUM"));
+    assert_eq!(event.risk.reasons, ["Anomalous Device", "New IP"]);
+    assert_eq!(event.device.as_ref().unwrap().managed, Some(true));
+    let again = serde_json::to_vec(&event).unwrap();
+    assert_eq!(again, record.json[..record.json.len() - 1]);
+}
+
+/// The keys of a JSON object in the order they appear in the text.
+struct KeyOrder(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for KeyOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = KeyOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeyOrder, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(KeyOrder(keys))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+#[test]
+fn top_level_fields_come_in_the_documented_schema_order() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/total-event-v1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let documented: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    for (name, raw) in okta_fixtures() {
+        if let Ok(record) = normalizer.normalize(&raw, INGESTED) {
+            let KeyOrder(keys) = serde_json::from_slice(&record.json).unwrap();
+            assert_eq!(keys, documented, "{name}");
+        }
+    }
+}
+
+/// JSON whose object keys are mostly LogEvent field names, so values land on typed paths.
+fn okta_like_json() -> impl Strategy<Value = Value> {
+    const KEYS: &[&str] = &[
+        "uuid",
+        "published",
+        "eventType",
+        "actor",
+        "target",
+        "id",
+        "type",
+        "alternateId",
+        "displayName",
+        "detailEntry",
+        "client",
+        "ipAddress",
+        "userAgent",
+        "rawUserAgent",
+        "geographicalContext",
+        "geolocation",
+        "lat",
+        "lon",
+        "city",
+        "request",
+        "ipChain",
+        "ip",
+        "authenticationContext",
+        "authenticationStep",
+        "issuer",
+        "outcome",
+        "result",
+        "securityContext",
+        "asNumber",
+        "isProxy",
+        "debugContext",
+        "debugData",
+        "risk",
+        "behaviors",
+        "threatSuspected",
+        "device",
+        "managed",
+        "transaction",
+        "severity",
+        "x",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        Just(json!("User")),
+        Just(json!("2024-05-01T12:00:00Z")),
+        Just(json!("user.session.start")),
+        Just(json!("{level=HIGH, reasons=a, b}")),
+        ".*".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..8).prop_map(
+                |entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.to_owned(), v))
+                            .collect(),
+                    )
+                }
+            ),
+        ]
+    })
+}
+
+fn fixture_values() -> Vec<Value> {
+    okta_fixtures()
+        .iter()
+        .map(|(_, raw)| serde_json::from_str(raw).unwrap())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_json_never_panics_and_outputs_are_schema_valid(value in okta_like_json()) {
+        let text = value.to_string();
+        for policy in [CatalogPolicy::Catalog, CatalogPolicy::All] {
+            let _ = outcome(&normalizer(policy, true), &text);
+        }
+    }
+
+    #[test]
+    fn arbitrary_strings_never_panic(text in ".*") {
+        let _ = outcome(&normalizer(CatalogPolicy::All, true), &text);
+    }
+
+    #[test]
+    fn fixtures_with_one_field_replaced_never_panic(
+        index in any::<proptest::sample::Index>(),
+        path_choice in any::<proptest::sample::Index>(),
+        replacement in okta_like_json(),
+    ) {
+        let fixtures = fixture_values();
+        let mut value = index.get(&fixtures).clone();
+        // Walk down to a random nested field and replace it.
+        let mut cursor = &mut value;
+        let mut seed = path_choice.index(usize::MAX);
+        while let Some(object) = cursor.as_object_mut().filter(|o| !o.is_empty()) {
+            let key = object.keys().nth(seed % object.len()).unwrap().clone();
+            seed /= object.len().max(2);
+            if seed % 3 == 0 {
+                object.insert(key, replacement.clone());
+                break;
+            }
+            cursor = object.get_mut(&key).unwrap();
+        }
+        let _ = outcome(&normalizer(CatalogPolicy::All, true), &value.to_string());
+    }
+}
