@@ -114,22 +114,20 @@ fn raw_header_has_private_key(jwt: &str) -> bool {
 mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header};
-    use p256::pkcs8::EncodePrivateKey;
-
     struct Key {
         encoding: EncodingKey,
         jwk: serde_json::Value,
     }
 
+    /// A P-256 key made for these tests only.
+    const TEST_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgG66ZdnCCW4W6zz76\nTbPuCUTly/8AgcAJXftXHlCxrT+hRANCAAQLiVa0FcwR2QMx/1bdlGdzGTFOzGFM\nxw+05eg275G477mKIn+NWxOxZ6TgkLoVDNE0W+GQss78XX9QQaTyW2MW\n-----END PRIVATE KEY-----\n";
+
     fn key() -> Key {
-        let secret = p256::SecretKey::from_slice(&Sha256::digest(b"dpop test key")).unwrap();
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
-        let pem = secret.to_pkcs8_pem(Default::default()).unwrap();
         Key {
-            encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            encoding: EncodingKey::from_ec_pem(TEST_KEY_PEM.as_bytes()).unwrap(),
             jwk: serde_json::json!({"kty": "EC", "crv": "P-256",
-                "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-                "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())}),
+                "x": "C4lWtBXMEdkDMf9W3ZRncxkxTsxhTMcPtOXoNu-RuO8",
+                "y": "uYoif41bE7FnpOCQuhUM0TRb4ZCyzvxdf1BBpPJbYxY"}),
         }
     }
 
