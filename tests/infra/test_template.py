@@ -118,7 +118,9 @@ def deploy(aws, template):
                 Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()],
                 Capabilities=["CAPABILITY_IAM"],
             )
-        skipped.update(re.findall(r"Tried to parse (\S+) but it's not supported", " ".join(str(w.message) for w in caught)))
+        skipped.update(
+            re.findall(r"Tried to parse (\S+) but it's not supported", " ".join(str(w.message) for w in caught))
+        )
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
         physical = {
@@ -173,7 +175,9 @@ def test_function_runs_the_bootstrap_with_its_configuration_in_the_environment(d
 
 
 def test_parameters_reach_the_function(deploy):
-    outputs, _ = deploy(FunctionTimeout=600, FunctionMemorySize=512, ReservedConcurrency=1, LogLevel="DEBUG", PageLimit=200)
+    outputs, _ = deploy(
+        FunctionTimeout=600, FunctionMemorySize=512, ReservedConcurrency=1, LogLevel="DEBUG", PageLimit=200
+    )
     lam = boto3.client("lambda", region_name=REGION)
     function = lam.get_function(FunctionName=outputs["FunctionName"])
     assert (function["Configuration"]["Timeout"], function["Configuration"]["MemorySize"]) == (600, 512)
@@ -198,7 +202,9 @@ def test_provisioned_stream_gets_the_shard_count_parameter(deploy):
 def test_shard_count_is_only_set_for_provisioned_streams(template):
     stream = template["Resources"]["EventStream"]["Properties"]
     assert stream["StreamModeDetails"] == {"StreamMode": {"Ref": "StreamMode"}}
-    assert stream["ShardCount"] == {"Fn::If": ["StreamIsProvisioned", {"Ref": "StreamShardCount"}, {"Ref": "AWS::NoValue"}]}
+    assert stream["ShardCount"] == {
+        "Fn::If": ["StreamIsProvisioned", {"Ref": "StreamShardCount"}, {"Ref": "AWS::NoValue"}]
+    }
     assert template["Conditions"]["StreamIsProvisioned"] == {"Fn::Equals": [{"Ref": "StreamMode"}, "PROVISIONED"]}
     assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
 
@@ -206,7 +212,9 @@ def test_shard_count_is_only_set_for_provisioned_streams(template):
 def test_function_role_names_every_resource_it_may_touch(deploy):
     outputs, physical = deploy()
     iam = boto3.client("iam", region_name=REGION)
-    document = iam.get_role_policy(RoleName=physical["FunctionRole"], PolicyName="okta-ingest-function")["PolicyDocument"]
+    document = iam.get_role_policy(RoleName=physical["FunctionRole"], PolicyName="okta-ingest-function")[
+        "PolicyDocument"
+    ]
     if isinstance(document, str):
         document = json.loads(document)
     granted = {}
@@ -215,13 +223,16 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         for action in actions:
             granted[action] = statement["Resource"]
-    table_arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=outputs["TableName"])["Table"]["TableArn"]
+    table_arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=outputs["TableName"])["Table"][
+        "TableArn"
+    ]
     queue_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    log_group_arn = f"arn:aws:logs:{REGION}:123456789012:log-group:/okta-ingest/okta-ingest/function:*"
+    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    log_group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:/okta-ingest/okta-ingest/function:*"
     assert granted == {
-        "secretsmanager:GetSecretValue": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:okta-ingest/*",
+        "secretsmanager:GetSecretValue": f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/*",
         "dynamodb:GetItem": table_arn,
         "dynamodb:PutItem": table_arn,
         "dynamodb:UpdateItem": table_arn,
@@ -252,7 +263,9 @@ def test_data_key_rotates_and_its_policy_lets_the_function_use_it(deploy):
 
 def test_logs_go_to_the_stacks_own_group_with_retention(deploy):
     deploy(LogRetentionDays=14)
-    groups = boto3.client("logs", region_name=REGION).describe_log_groups(logGroupNamePrefix="/okta-ingest/")["logGroups"]
+    groups = boto3.client("logs", region_name=REGION).describe_log_groups(logGroupNamePrefix="/okta-ingest/")[
+        "logGroups"
+    ]
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [("/okta-ingest/okta-ingest/function", 14)]
 
 
