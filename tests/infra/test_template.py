@@ -8,7 +8,7 @@ invoking would).
 What moto cannot emulate, and is therefore checked on the translated template instead:
 - resource types its CloudFormation skips: AWS::SecretsManager::Secret, AWS::Scheduler::Schedule,
   AWS::CloudWatch::Alarm, AWS::Lambda::EventInvokeConfig (outputs referring to them are dropped too);
-- properties it ignores: the function's Architectures and LoggingConfig, Kinesis StreamModeDetails and
+- properties it ignores: the function's Architectures, LoggingConfig and KmsKeyArn, Kinesis StreamModeDetails and
   StreamEncryption, DynamoDB PointInTimeRecovery, the log group's KMS key;
 - behaviour: KMS key policies and IAM are stored, not enforced; alarms are never evaluated (no metric math,
   no Embedded Metric Format extraction from logs); the schedule never fires.
@@ -32,6 +32,8 @@ REGION = "us-east-1"
 ARTIFACT_BUCKET = "okta-ingest-artifacts"
 ARTIFACT_KEY = "okta-ingest.zip"
 CONNECTOR = "acme-prod"
+STACK = "okta-ingest"
+LOG_GROUP = f"/okta-ingest/{STACK}/function"
 # Resource types moto's CloudFormation skips (with a warning) instead of creating.
 NOT_EMULATED_BY_MOTO = {
     "AWS::SecretsManager::Secret",
@@ -97,23 +99,21 @@ def aws(fake_credentials):
 @pytest.fixture
 def deploy(aws, template):
     """Creates the stack with the given parameters; returns its outputs and physical resource ids."""
-
     skipped = set()
 
-    def create(stack_name="okta-ingest", **parameters):
+    def create(**parameters):
         s3 = boto3.client("s3", region_name=REGION)
-        if ARTIFACT_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-            s3.create_bucket(Bucket=ARTIFACT_BUCKET)
-            archive = io.BytesIO()
-            with zipfile.ZipFile(archive, "w") as zf:
-                zf.writestr("bootstrap", "#!/bin/sh\nexit 1\n")
-            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=ARTIFACT_KEY, Body=archive.getvalue())
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("bootstrap", "#!/bin/sh\nexit 1\n")
+        s3.put_object(Bucket=ARTIFACT_BUCKET, Key=ARTIFACT_KEY, Body=archive.getvalue())
         cfn = boto3.client("cloudformation", region_name=REGION)
         parameters = {"ConnectorId": CONNECTOR, **parameters}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cfn.create_stack(
-                StackName=stack_name,
+                StackName=STACK,
                 TemplateBody=json.dumps(template),
                 Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()],
                 Capabilities=["CAPABILITY_IAM"],
@@ -121,11 +121,11 @@ def deploy(aws, template):
         skipped.update(
             re.findall(r"Tried to parse (\S+) but it's not supported", " ".join(str(w.message) for w in caught))
         )
-        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
         physical = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
-            for r in cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+            for r in cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
         }
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         return outputs, physical
@@ -230,7 +230,7 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
         QueueUrl=outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
-    log_group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:/okta-ingest/okta-ingest/function:*"
+    log_group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:{LOG_GROUP}:*"
     assert granted == {
         "secretsmanager:GetSecretValue": f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/*",
         "dynamodb:GetItem": table_arn,
@@ -266,7 +266,7 @@ def test_logs_go_to_the_stacks_own_group_with_retention(deploy):
     groups = boto3.client("logs", region_name=REGION).describe_log_groups(logGroupNamePrefix="/okta-ingest/")[
         "logGroups"
     ]
-    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [("/okta-ingest/okta-ingest/function", 14)]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(LOG_GROUP, 14)]
 
 
 def test_dead_letter_queue_is_encrypted_with_the_data_key(deploy):
