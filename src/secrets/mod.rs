@@ -1,5 +1,10 @@
 //! Where connector credentials come from: Secrets Manager in production, a file locally.
 
+pub mod cache;
+pub mod file;
+pub mod memory;
+pub mod secrets_manager;
+
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 

@@ -1,5 +1,9 @@
 //! Where normalized events go: Kinesis in production, NDJSON files locally, memory in tests.
 
+pub mod file;
+pub mod kinesis;
+pub mod memory;
+
 use async_trait::async_trait;
 use tokio::time::Instant;
 

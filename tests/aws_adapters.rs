@@ -1,0 +1,191 @@
+//! The AWS adapters against moto: the DynamoDB cursor store keeps the same contract as its
+//! twins, Kinesis receives exactly what was published, Secrets Manager maps its errors.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use okta_ingest::cursor::dynamodb::DynamoCursorStore;
+use okta_ingest::cursor::{conformance, Claim, CursorError, CursorStore};
+use okta_ingest::secrets::secrets_manager::{SecretsManagerSource, DEFAULT_SECRET_ID_TEMPLATE};
+use okta_ingest::secrets::{SecretSource, SecretsError};
+use okta_ingest::sink::kinesis::KinesisSink;
+use okta_ingest::sink::{EventSink, Record};
+use support::moto::{self, MotoServer};
+use tokio::time::Instant;
+
+const TABLE: &str = "okta-ingest-cursors";
+
+async fn cursor_store(server: &MotoServer) -> DynamoCursorStore {
+    let config = server.sdk_config().await;
+    moto::create_cursor_table(&config, TABLE).await;
+    DynamoCursorStore::new(aws_sdk_dynamodb::Client::new(&config), TABLE.into())
+}
+
+#[tokio::test]
+async fn dynamodb_store_keeps_the_cursor_contract() {
+    let server = MotoServer::start();
+    let store = cursor_store(&server).await;
+    conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_acquire_exactly_once() {
+    let server = MotoServer::start_serialized();
+    let store = Arc::new(cursor_store(&server).await);
+    let now = conformance::t0();
+    let claims: Vec<_> = (0..8)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .claim(
+                        "acme",
+                        &format!("invocation-{n}"),
+                        now,
+                        now + time::Duration::minutes(15),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut acquired = Vec::new();
+    let mut held = 0;
+    for claim in claims {
+        match claim.await.unwrap().unwrap() {
+            Claim::Acquired { lease, .. } => acquired.push(lease.owner),
+            Claim::Held { .. } => held += 1,
+            Claim::Paused(pause) => panic!("not paused: {pause:?}"),
+        }
+    }
+    assert_eq!(
+        acquired.len(),
+        1,
+        "exactly one invocation drains: {acquired:?}"
+    );
+    assert_eq!(held, 7);
+    let item = store.load("acme").await.unwrap().unwrap();
+    assert_eq!(item.lease_owner.as_ref(), acquired.first());
+}
+
+#[tokio::test]
+async fn malformed_item_names_the_attribute() {
+    let server = MotoServer::start();
+    let store = cursor_store(&server).await;
+    let config = server.sdk_config().await;
+    aws_sdk_dynamodb::Client::new(&config)
+        .put_item()
+        .table_name(TABLE)
+        .item("connector_id", AttributeValue::S("acme".into()))
+        .item("lease_expires_at", AttributeValue::S("tomorrow".into()))
+        .send()
+        .await
+        .unwrap();
+    let err = store.load("acme").await.unwrap_err();
+    assert!(matches!(err, CursorError::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("lease_expires_at"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_table_is_a_readable_service_error() {
+    let server = MotoServer::start();
+    let config = server.sdk_config().await;
+    let store = DynamoCursorStore::new(aws_sdk_dynamodb::Client::new(&config), "absent".into());
+    let err = store.load("acme").await.unwrap_err();
+    assert!(matches!(err, CursorError::Service { .. }), "{err}");
+    assert!(err.to_string().contains("absent"), "{err}");
+}
+
+#[tokio::test]
+async fn kinesis_receives_every_published_record() {
+    let server = MotoServer::start();
+    let config = server.sdk_config().await;
+    moto::create_stream(&config, "identity-events", 2).await;
+    let sink = KinesisSink::new(
+        aws_sdk_kinesis::Client::new(&config),
+        "identity-events".into(),
+    );
+    let records: Vec<Record> = (0..1203)
+        .map(|n| Record {
+            event_id: format!("uuid-{n:04}"),
+            partition_key: format!("00u{}", n % 11),
+            data: format!("{{\"uuid\":\"uuid-{n:04}\",\"n\":{n}}}\n").into_bytes(),
+        })
+        .collect();
+    let stats = sink
+        .publish(&records, Instant::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.calls, 3,
+        "1203 records take three calls of at most 500"
+    );
+    assert_eq!(stats.retried_records, 0);
+
+    let stored = moto::read_all_records(&config, "identity-events").await;
+    assert_eq!(stored.len(), records.len());
+    let mut by_key: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    for record in &stored {
+        by_key
+            .entry(record.partition_key.clone())
+            .or_default()
+            .push(record.data.clone());
+    }
+    for (key, data) in by_key {
+        let expected: Vec<Vec<u8>> = records
+            .iter()
+            .filter(|r| r.partition_key == key)
+            .map(|r| r.data.clone())
+            .collect();
+        assert_eq!(
+            data, expected,
+            "records of {key} arrive complete and in order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn secrets_manager_fetches_by_template_and_maps_not_found() {
+    let server = MotoServer::start();
+    let config = server.sdk_config().await;
+    moto::put_secret(
+        &config,
+        "okta-ingest/acme",
+        "{\"org_url\":\"https://acme.okta.com\"}",
+    )
+    .await;
+    let source = SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(&config),
+        DEFAULT_SECRET_ID_TEMPLATE.into(),
+    );
+    let text = source.fetch("acme").await.unwrap();
+    assert_eq!(text.expose(), "{\"org_url\":\"https://acme.okta.com\"}");
+    match source.fetch("globex").await {
+        Err(SecretsError::NotFound { secret_id }) => assert_eq!(secret_id, "okta-ingest/globex"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn binary_secret_is_reported_empty() {
+    let server = MotoServer::start();
+    let config = server.sdk_config().await;
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name("okta-ingest/acme")
+        .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(vec![1, 2, 3]))
+        .send()
+        .await
+        .unwrap();
+    let source = SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(&config),
+        DEFAULT_SECRET_ID_TEMPLATE.into(),
+    );
+    assert!(matches!(
+        source.fetch("acme").await,
+        Err(SecretsError::Empty { .. })
+    ));
+}
