@@ -64,7 +64,9 @@ impl OrgUrl {
             ))
         })?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(refuse("must not contain user credentials; remove the `user@` part"));
+            return Err(refuse(
+                "must not contain user credentials; remove the `user@` part",
+            ));
         }
         if url.path() != "/" && !url.path().is_empty() {
             return Err(refuse(&format!(
@@ -73,7 +75,9 @@ impl OrgUrl {
             )));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(refuse("must not have a query or fragment; use just the org, e.g. https://acme.okta.com"));
+            return Err(refuse(
+                "must not have a query or fragment; use just the org, e.g. https://acme.okta.com",
+            ));
         }
         match (url.scheme(), url.host()) {
             ("https", Some(Host::Domain(domain))) => {
@@ -211,9 +215,8 @@ impl ConnectorConfig {
         let auth = parse_auth(top.required("auth")?)?;
         let event_policy = match top.optional("event_policy") {
             None => CatalogPolicy::default(),
-            Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
-                field_error("event_policy", "must be \"catalog\" or \"all\"")
-            })?,
+            Some(value) => serde_json::from_value(value.clone())
+                .map_err(|_| field_error("event_policy", "must be \"catalog\" or \"all\""))?,
         };
         let include_raw = top.optional_bool("include_raw")?.unwrap_or(false);
         let backfill_on_setup = top.optional_bool("backfill_on_setup")?.unwrap_or(false);
@@ -230,7 +233,12 @@ impl ConnectorConfig {
 
 /// serde_json syntax errors carry only a position, never document content.
 fn syntax_only(error: &serde_json::Error) -> String {
-    format!("{:?} error at line {} column {}", error.classify(), error.line(), error.column())
+    format!(
+        "{:?} error at line {} column {}",
+        error.classify(),
+        error.line(),
+        error.column()
+    )
 }
 
 fn parse_auth(value: &Value) -> Result<AuthConfig, ConfigError> {
@@ -312,7 +320,9 @@ fn parse_scopes(value: &Value) -> Result<Vec<String>, ConfigError> {
             .collect()
     });
     match scopes {
-        Some(scopes) if !scopes.is_empty() && scopes.iter().all(|s| !s.is_empty() && !s.contains(' ')) => {
+        Some(scopes)
+            if !scopes.is_empty() && scopes.iter().all(|s| !s.is_empty() && !s.contains(' ')) =>
+        {
             Ok(scopes)
         }
         _ => Err(field_error(
@@ -332,7 +342,11 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn new(value: &'a Value, prefix: &'static str) -> Result<Fields<'a>, ConfigError> {
         let members = value.as_object().ok_or_else(|| {
-            let name = if prefix.is_empty() { "(document)" } else { prefix };
+            let name = if prefix.is_empty() {
+                "(document)"
+            } else {
+                prefix
+            };
             field_error(name, "must be a JSON object")
         })?;
         Ok(Fields {
@@ -375,7 +389,11 @@ impl<'a> Fields<'a> {
     }
 
     fn refuse_unknown(&self) -> Result<(), ConfigError> {
-        match self.members.keys().find(|k| !self.used.contains(&k.as_str())) {
+        match self
+            .members
+            .keys()
+            .find(|k| !self.used.contains(&k.as_str()))
+        {
             Some(unknown) => Err(field_error(
                 self.path(unknown),
                 "is not a known setting; remove it or check its spelling",
@@ -405,18 +423,25 @@ mod tests {
         for (input, expected) in [
             ("https://acme.okta.com", "https://acme.okta.com"),
             ("https://acme.okta.com/", "https://acme.okta.com"),
-            ("https://acme.oktapreview.com", "https://acme.oktapreview.com"),
+            (
+                "https://acme.oktapreview.com",
+                "https://acme.oktapreview.com",
+            ),
             ("https://acme.okta-emea.com/", "https://acme.okta-emea.com"),
             ("https://login.acme.example", "https://login.acme.example"),
         ] {
             assert_eq!(OrgUrl::parse(input, strict).unwrap().as_str(), expected);
         }
         assert_eq!(
-            OrgUrl::parse("http://127.0.0.1:8080/", LOOPBACK).unwrap().as_str(),
+            OrgUrl::parse("http://127.0.0.1:8080/", LOOPBACK)
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:8080"
         );
         assert_eq!(
-            OrgUrl::parse("http://[::1]:9000", LOOPBACK).unwrap().as_str(),
+            OrgUrl::parse("http://[::1]:9000", LOOPBACK)
+                .unwrap()
+                .as_str(),
             "http://[::1]:9000"
         );
     }
@@ -426,7 +451,11 @@ mod tests {
         let strict = ValidationOptions::default();
         for (input, opts, hint) in [
             ("http://acme.okta.com", strict, "must use https"),
-            ("https://acme.okta.com/oauth2/default", strict, "must not have a path"),
+            (
+                "https://acme.okta.com/oauth2/default",
+                strict,
+                "must not have a path",
+            ),
             ("https://acme.okta.com/?x=1", strict, "query"),
             ("https://acme.okta.com/#top", strict, "fragment"),
             ("https://admin:pw@acme.okta.com", strict, "credentials"),
@@ -450,7 +479,10 @@ mod tests {
         let a = OrgUrl::parse("https://acme.okta.com/", ValidationOptions::default()).unwrap();
         let b = OrgUrl::parse("https://acme.okta.com", ValidationOptions::default()).unwrap();
         assert_eq!(a.origin(), b.origin());
-        assert_eq!(a.join("/api/v1/logs").as_str(), "https://acme.okta.com/api/v1/logs");
+        assert_eq!(
+            a.join("/api/v1/logs").as_str(),
+            "https://acme.okta.com/api/v1/logs"
+        );
     }
 
     #[test]
@@ -460,7 +492,8 @@ mod tests {
             "org_url": "https://acme.okta.com",
             "auth": {"type": "oauth2", "client_id": "0oa1", "private_key": ec_jwk(&key, "k1")}
         });
-        let config = ConnectorConfig::from_json(&doc.to_string(), ValidationOptions::default()).unwrap();
+        let config =
+            ConnectorConfig::from_json(&doc.to_string(), ValidationOptions::default()).unwrap();
         let AuthConfig::OAuth2(oauth) = &config.auth else {
             panic!("expected oauth2")
         };
@@ -483,7 +516,8 @@ mod tests {
                      "private_key": [rsa_jwk(test_rsa_key(), "old"), pem.as_str()]},
             "event_policy": "all", "include_raw": true, "backfill_on_setup": true
         });
-        let config = ConnectorConfig::from_json(&doc.to_string(), ValidationOptions::default()).unwrap();
+        let config =
+            ConnectorConfig::from_json(&doc.to_string(), ValidationOptions::default()).unwrap();
         let AuthConfig::OAuth2(oauth) = &config.auth else {
             panic!("expected oauth2")
         };
@@ -508,32 +542,95 @@ mod tests {
             }
             doc.to_string()
         };
-        let oauth = |auth: Value| json!({"org_url": "https://acme.okta.com", "auth": auth}).to_string();
+        let oauth =
+            |auth: Value| json!({"org_url": "https://acme.okta.com", "auth": auth}).to_string();
         let cases: Vec<(String, &str)> = vec![
             ("{not json".into(), "not valid JSON"),
             ("[1]".into(), "`(document)`: must be a JSON object"),
-            (json!({"auth": {"type": "ssws", "token": "x"}}).to_string(), "`org_url`: is missing"),
+            (
+                json!({"auth": {"type": "ssws", "token": "x"}}).to_string(),
+                "`org_url`: is missing",
+            ),
             (ssws(json!({"org_url": 5})), "`org_url`: must be a string"),
-            (ssws(json!({"colour": "blue"})), "`colour`: is not a known setting"),
-            (ssws(json!({"event_policy": "some"})), "`event_policy`: must be \"catalog\" or \"all\""),
-            (ssws(json!({"include_raw": "yes"})), "`include_raw`: must be true or false"),
-            (json!({"org_url": "https://acme.okta.com"}).to_string(), "`auth`: is missing"),
-            (oauth(json!({"type": "basic"})), "`auth.type`: \"basic\" is not supported"),
-            (oauth(json!({"type": "ssws", "token": "  "})), "`auth.token`: is empty"),
-            (oauth(json!({"type": "ssws", "token": 12345})), "`auth.token`: must be a string"),
-            (oauth(json!({"type": "ssws", "token": "t", "dpop": true})), "`auth.dpop`: is not a known setting"),
-            (oauth(json!({"type": "oauth2", "private_key": good_jwk})), "`auth.client_id`: is missing"),
-            (oauth(json!({"type": "oauth2", "client_id": "c"})), "`auth.private_key`: is missing"),
-            (oauth(json!({"type": "oauth2", "client_id": "c", "private_key": []})), "`auth.private_key`: is an empty list"),
-            (oauth(json!({"type": "oauth2", "client_id": "c", "private_key": 7})), "`auth.private_key`: must be a private JWK object or a PEM string"),
-            (oauth(json!({"type": "oauth2", "client_id": "c", "private_key": [good_jwk, public_jwk]})), "`auth.private_key[1]`: the JWK has no private part `d`"),
-            (oauth(json!({"type": "oauth2", "client_id": "c", "private_key": "-----BEGIN PUBLIC KEY-----\nAA\n"})), "`auth.private_key`: this PEM is a public key"),
-            (oauth(json!({"type": "oauth2", "client_id": "c", "private_key": good_jwk, "scopes": []})), "`auth.scopes`: must be a non-empty list"),
-            (oauth(json!({"type": "oauth2", "client_id": "c", "private_key": good_jwk, "dpop": 1})), "`auth.dpop`: must be true or false"),
+            (
+                ssws(json!({"colour": "blue"})),
+                "`colour`: is not a known setting",
+            ),
+            (
+                ssws(json!({"event_policy": "some"})),
+                "`event_policy`: must be \"catalog\" or \"all\"",
+            ),
+            (
+                ssws(json!({"include_raw": "yes"})),
+                "`include_raw`: must be true or false",
+            ),
+            (
+                json!({"org_url": "https://acme.okta.com"}).to_string(),
+                "`auth`: is missing",
+            ),
+            (
+                oauth(json!({"type": "basic"})),
+                "`auth.type`: \"basic\" is not supported",
+            ),
+            (
+                oauth(json!({"type": "ssws", "token": "  "})),
+                "`auth.token`: is empty",
+            ),
+            (
+                oauth(json!({"type": "ssws", "token": 12345})),
+                "`auth.token`: must be a string",
+            ),
+            (
+                oauth(json!({"type": "ssws", "token": "t", "dpop": true})),
+                "`auth.dpop`: is not a known setting",
+            ),
+            (
+                oauth(json!({"type": "oauth2", "private_key": good_jwk})),
+                "`auth.client_id`: is missing",
+            ),
+            (
+                oauth(json!({"type": "oauth2", "client_id": "c"})),
+                "`auth.private_key`: is missing",
+            ),
+            (
+                oauth(json!({"type": "oauth2", "client_id": "c", "private_key": []})),
+                "`auth.private_key`: is an empty list",
+            ),
+            (
+                oauth(json!({"type": "oauth2", "client_id": "c", "private_key": 7})),
+                "`auth.private_key`: must be a private JWK object or a PEM string",
+            ),
+            (
+                oauth(
+                    json!({"type": "oauth2", "client_id": "c", "private_key": [good_jwk, public_jwk]}),
+                ),
+                "`auth.private_key[1]`: the JWK has no private part `d`",
+            ),
+            (
+                oauth(
+                    json!({"type": "oauth2", "client_id": "c", "private_key": "-----BEGIN PUBLIC KEY-----\nAA\n"}),
+                ),
+                "`auth.private_key`: this PEM is a public key",
+            ),
+            (
+                oauth(
+                    json!({"type": "oauth2", "client_id": "c", "private_key": good_jwk, "scopes": []}),
+                ),
+                "`auth.scopes`: must be a non-empty list",
+            ),
+            (
+                oauth(
+                    json!({"type": "oauth2", "client_id": "c", "private_key": good_jwk, "dpop": 1}),
+                ),
+                "`auth.dpop`: must be true or false",
+            ),
         ];
         for (doc, expected) in cases {
             let err = ConnectorConfig::from_json(&doc, ValidationOptions::default()).unwrap_err();
-            assert!(err.to_string().contains(expected), "{doc}\n  gave: {err}\n  expected: {expected}");
+            assert!(
+                err.to_string().contains(expected),
+                "{doc}\n  gave: {err}\n  expected: {expected}"
+            );
         }
     }
 
@@ -542,16 +639,19 @@ mod tests {
         let key = ec_key();
         let jwk = ec_jwk(&key, "k1");
         let d = jwk["d"].as_str().unwrap().to_owned();
-        let rsa_pem = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_pem(test_rsa_key(), Default::default())
-            .unwrap();
+        let rsa_pem =
+            rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_pem(test_rsa_key(), Default::default())
+                .unwrap();
         let pem_body_line = rsa_pem.lines().nth(3).unwrap().to_owned();
         let token = "00aSsWsToKeNvAlUe";
         let oauth_doc = json!({"org_url": "https://acme.okta.com",
             "auth": {"type": "oauth2", "client_id": "0oa1", "private_key": [jwk, rsa_pem.as_str()]}});
-        let ssws_doc = json!({"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": token}});
+        let ssws_doc =
+            json!({"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": token}});
         let mut shown = Vec::new();
         for doc in [&oauth_doc, &ssws_doc] {
-            let config = ConnectorConfig::from_json(&doc.to_string(), ValidationOptions::default()).unwrap();
+            let config =
+                ConnectorConfig::from_json(&doc.to_string(), ValidationOptions::default()).unwrap();
             shown.push(format!("{config:?}"));
             shown.push(format!("{config}"));
         }

@@ -198,10 +198,16 @@ impl OktaClient {
                 }
                 Err(Failure::Throttled(Some(wait), error)) => {
                     if Instant::now() + wait > deadline {
-                        tracing::warn!(wait_ms = wait.as_millis() as u64, "rate limit resets after the deadline");
+                        tracing::warn!(
+                            wait_ms = wait.as_millis() as u64,
+                            "rate limit resets after the deadline"
+                        );
                         return Err(error);
                     }
-                    tracing::info!(wait_ms = wait.as_millis() as u64, "rate limited (429): waiting for the reset");
+                    tracing::info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited (429): waiting for the reset"
+                    );
                     self.counters.retry();
                     tokio::time::sleep(wait).await;
                     continue;
@@ -239,7 +245,10 @@ impl OktaClient {
                 if Instant::now() + wait > deadline {
                     return Err(OktaError::RateLimited);
                 }
-                tracing::debug!(wait_ms = wait.as_millis() as u64, "rate share used: waiting for the window to reset");
+                tracing::debug!(
+                    wait_ms = wait.as_millis() as u64,
+                    "rate share used: waiting for the window to reset"
+                );
                 tokio::time::sleep(wait).await;
                 Ok(())
             }
@@ -267,9 +276,10 @@ impl OktaClient {
         }
         self.counters.request();
         let started = Instant::now();
-        let response = request.send().await.map_err(|e| {
-            Failure::Transient(OktaError::Transport(describe_transport(&e)))
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Failure::Transient(OktaError::Transport(describe_transport(&e))))?;
         let status = response.status();
         let rate_limit = parse_rate_limit(response.headers());
         if let Some(status) = rate_limit {
@@ -413,7 +423,11 @@ fn okta_timestamp(at: OffsetDateTime) -> Result<String, OktaError> {
 
 #[async_trait]
 impl LogSource for OktaClient {
-    async fn fetch_page(&self, request: &PageRequest, deadline: Instant) -> Result<Page, OktaError> {
+    async fn fetch_page(
+        &self,
+        request: &PageRequest,
+        deadline: Instant,
+    ) -> Result<Page, OktaError> {
         let url = self.page_url(request)?;
         self.get_page(&url, deadline).await
     }
@@ -458,7 +472,10 @@ mod tests {
                 limit: 0,
             })
             .unwrap();
-        assert_eq!(url.query_pairs().find(|(k, _)| k == "limit").unwrap().1, "1");
+        assert_eq!(
+            url.query_pairs().find(|(k, _)| k == "limit").unwrap().1,
+            "1"
+        );
         assert!(url.query_pairs().all(|(k, _)| k != "until"));
     }
 
@@ -466,7 +483,10 @@ mod tests {
     fn next_request_must_stay_on_the_org() {
         let client = client();
         let ours = Url::parse("https://acme.okta.com/api/v1/logs?after=1").unwrap();
-        assert_eq!(client.page_url(&PageRequest::Next(ours.clone())).unwrap(), ours);
+        assert_eq!(
+            client.page_url(&PageRequest::Next(ours.clone())).unwrap(),
+            ours
+        );
         let foreign = Url::parse("https://other.okta.com/api/v1/logs?after=1").unwrap();
         assert!(matches!(
             client.page_url(&PageRequest::Next(foreign)),

@@ -66,7 +66,10 @@ mod tests {
             r#"<https://acme.okta.com/api/v1/logs?after=abc&limit=5>; rel="next""#,
         ]);
         let next = next_link(&headers, &org()).unwrap().unwrap();
-        assert_eq!(next.as_str(), "https://acme.okta.com/api/v1/logs?after=abc&limit=5");
+        assert_eq!(
+            next.as_str(),
+            "https://acme.okta.com/api/v1/logs?after=abc&limit=5"
+        );
     }
 
     #[test]
@@ -94,7 +97,10 @@ mod tests {
         ] {
             let headers = with_links(&[&format!("<{foreign}>; rel=\"next\"")]);
             let err = next_link(&headers, &org()).unwrap_err();
-            assert!(matches!(err, OktaError::ForeignNextLink { .. }), "{foreign}: {err}");
+            assert!(
+                matches!(err, OktaError::ForeignNextLink { .. }),
+                "{foreign}: {err}"
+            );
         }
     }
 }

@@ -10,9 +10,8 @@ use super::RateLimitStatus;
 /// Reads X-Rate-Limit-Limit/-Remaining/-Reset. Missing or garbled headers give `None`:
 /// pacing then simply does not hold requests back.
 pub(crate) fn parse_rate_limit(headers: &HeaderMap) -> Option<RateLimitStatus> {
-    let number = |name: &str| -> Option<i64> {
-        headers.get(name)?.to_str().ok()?.trim().parse().ok()
-    };
+    let number =
+        |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
     let limit = u32::try_from(number("x-rate-limit-limit")?).ok()?;
     let remaining = u32::try_from(number("x-rate-limit-remaining")?).ok()?;
     let reset = OffsetDateTime::from_unix_timestamp(number("x-rate-limit-reset")?).ok()?;
@@ -120,7 +119,10 @@ mod tests {
     fn missing_or_garbled_headers_give_none() {
         let cases: [&[(&'static str, &str)]; 4] = [
             &[],
-            &[("x-rate-limit-limit", "120"), ("x-rate-limit-remaining", "5")],
+            &[
+                ("x-rate-limit-limit", "120"),
+                ("x-rate-limit-remaining", "5"),
+            ],
             &[
                 ("x-rate-limit-limit", "lots"),
                 ("x-rate-limit-remaining", "5"),
@@ -179,11 +181,23 @@ mod tests {
             ("x-rate-limit-reset", "1007"),
             ("retry-after", "2"),
         ]);
-        assert_eq!(throttle_wait(&with_reset, now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            throttle_wait(&with_reset, now),
+            Some(Duration::from_secs(7))
+        );
         let reset_only = headers(&[("x-rate-limit-reset", "1003")]);
-        assert_eq!(throttle_wait(&reset_only, now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            throttle_wait(&reset_only, now),
+            Some(Duration::from_secs(3))
+        );
         let stale_reset = headers(&[("x-rate-limit-reset", "990"), ("retry-after", "4")]);
-        assert_eq!(throttle_wait(&stale_reset, now), Some(Duration::from_secs(4)));
-        assert_eq!(throttle_wait(&headers(&[("retry-after", "soon")]), now), None);
+        assert_eq!(
+            throttle_wait(&stale_reset, now),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            throttle_wait(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
     }
 }

@@ -47,11 +47,17 @@ impl Counters {
     }
 
     pub(crate) fn set_rate_limit(&self, status: RateLimitStatus) {
-        *self.last_rate_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+        *self
+            .last_rate_limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(status);
     }
 
     pub(crate) fn rate_limit(&self) -> Option<RateLimitStatus> {
-        *self.last_rate_limit.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .last_rate_limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn snapshot(&self) -> RequestStats {

@@ -61,8 +61,10 @@ mod tests {
         let first = client_assertion(&key, "0oaclient", aud, now).unwrap();
         let second = client_assertion(&key, "0oaclient", aud, now).unwrap();
 
-        let public =
-            DecodingKey::from_rsa_raw_components(&rsa_key.n().to_bytes_be(), &rsa_key.e().to_bytes_be());
+        let public = DecodingKey::from_rsa_raw_components(
+            &rsa_key.n().to_bytes_be(),
+            &rsa_key.e().to_bytes_be(),
+        );
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[aud]);
         validation.set_issuer(&["0oaclient"]);
@@ -75,7 +77,10 @@ mod tests {
         assert_eq!(claims["exp"], now.unix_timestamp() + 300);
 
         let other = jsonwebtoken::decode::<Value>(second.expose(), &public, &validation).unwrap();
-        assert_ne!(claims["jti"], other.claims["jti"], "every assertion has its own jti");
+        assert_ne!(
+            claims["jti"], other.claims["jti"],
+            "every assertion has its own jti"
+        );
     }
 
     #[test]
@@ -83,8 +88,13 @@ mod tests {
         let pem = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_pem(test_rsa_key(), Default::default())
             .unwrap();
         let key = SigningKey::from_pem(&pem).unwrap();
-        let token = client_assertion(&key, "c", "https://a.okta.com/oauth2/v1/token", OffsetDateTime::now_utc())
-            .unwrap();
+        let token = client_assertion(
+            &key,
+            "c",
+            "https://a.okta.com/oauth2/v1/token",
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         let header = jsonwebtoken::decode_header(token.expose()).unwrap();
         assert_eq!(header.kid, None);
     }

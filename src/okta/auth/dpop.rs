@@ -48,7 +48,9 @@ impl DpopSigner {
         let key = ec_encoding_key(&secret)
             .map_err(|e| OktaError::Config(format!("creating the DPoP key failed: {e}")))?;
         let point = secret.public_key().to_encoded_point(false);
-        let coordinate = |c: Option<&p256::FieldBytes>| URL_SAFE_NO_PAD.encode(c.map(|b| &b[..]).unwrap_or_default());
+        let coordinate = |c: Option<&p256::FieldBytes>| {
+            URL_SAFE_NO_PAD.encode(c.map(|b| &b[..]).unwrap_or_default())
+        };
         let public_jwk = Jwk {
             common: CommonParameters::default(),
             algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
@@ -144,8 +146,11 @@ mod tests {
         let signer = DpopSigner::generate().unwrap();
         signer.set_nonce("n-123");
         let url = Url::parse("https://acme.okta.com/api/v1/logs?after=abc&limit=5#frag").unwrap();
-        let (_, claims) =
-            verify(&signer.proof("GET", &url, Some("token-1"), OffsetDateTime::now_utc()).unwrap());
+        let (_, claims) = verify(
+            &signer
+                .proof("GET", &url, Some("token-1"), OffsetDateTime::now_utc())
+                .unwrap(),
+        );
         assert_eq!(claims["htm"], "GET");
         assert_eq!(claims["htu"], "https://acme.okta.com/api/v1/logs");
         assert_eq!(claims["nonce"], "n-123");

@@ -124,7 +124,11 @@ impl SigningKey {
         } else {
             return Err(KeyError::InvalidPem("no PEM private key header".into()));
         };
-        Ok(SigningKey { alg, kid: None, key })
+        Ok(SigningKey {
+            alg,
+            kid: None,
+            key,
+        })
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -141,11 +145,7 @@ impl SigningKey {
     }
 }
 
-fn check_alg(
-    alg: Option<&str>,
-    kty: &'static str,
-    expected: &'static str,
-) -> Result<(), KeyError> {
+fn check_alg(alg: Option<&str>, kty: &'static str, expected: &'static str) -> Result<(), KeyError> {
     match alg {
         None => Ok(()),
         Some(alg) if alg == expected => Ok(()),
@@ -232,10 +232,8 @@ fn ec_from_jwk(members: &Map<String, Value>) -> Result<EncodingKey, KeyError> {
     let x = bytes_member(members, "x")?;
     let y = bytes_member(members, "y")?;
     let key = p256::SecretKey::from_slice(&d).map_err(|e| KeyError::InvalidEc(e.to_string()))?;
-    let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
-        &key.public_key(),
-        false,
-    );
+    let point =
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key.public_key(), false);
     if point.x().map(|v| &v[..]) != Some(x.as_slice())
         || point.y().map(|v| &v[..]) != Some(y.as_slice())
     {
@@ -299,8 +297,7 @@ pub(crate) mod tests {
 
     fn ec_decoding_key(key: &p256::SecretKey) -> DecodingKey {
         let point = key.public_key().to_encoded_point(false);
-        DecodingKey::from_ec_components(&b64(point.x().unwrap()), &b64(point.y().unwrap()))
-            .unwrap()
+        DecodingKey::from_ec_components(&b64(point.x().unwrap()), &b64(point.y().unwrap())).unwrap()
     }
 
     /// Signs a tiny token and verifies it with the public key: proves the conversion kept the key.
@@ -385,9 +382,15 @@ pub(crate) mod tests {
                 },
             ),
             (wrong_curve, KeyError::UnsupportedCurve("P-384".into())),
-            (json!({"kty": "oct", "k": "abc"}), KeyError::UnsupportedKty("oct".into())),
+            (
+                json!({"kty": "oct", "k": "abc"}),
+                KeyError::UnsupportedKty("oct".into()),
+            ),
             (json!("a string"), KeyError::NotAnObject),
-            (json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}), KeyError::MissingPrivatePart),
+            (
+                json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+                KeyError::MissingPrivatePart,
+            ),
         ];
         for (jwk, expected) in cases {
             assert_eq!(SigningKey::from_jwk(&jwk).unwrap_err(), expected, "{jwk}");
@@ -402,7 +405,10 @@ pub(crate) mod tests {
             rsa::pkcs8::LineEnding::LF,
         )
         .unwrap();
-        assert_eq!(SigningKey::from_pem(&public).unwrap_err(), KeyError::PemPublicKey);
+        assert_eq!(
+            SigningKey::from_pem(&public).unwrap_err(),
+            KeyError::PemPublicKey
+        );
         assert_eq!(
             SigningKey::from_pem("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n").unwrap_err(),
             KeyError::PemEncrypted

@@ -37,7 +37,8 @@ impl std::fmt::Debug for RequestAuth {
 #[derive(Debug)]
 pub(crate) enum Authenticator {
     Ssws(SecretString),
-    OAuth(OAuthAuth),
+    // Boxed: the OAuth state (keys, cache, DPoP signer) dwarfs an SSWS token.
+    OAuth(Box<OAuthAuth>),
 }
 
 impl Authenticator {
@@ -51,7 +52,7 @@ impl Authenticator {
     ) -> Result<Authenticator, OktaError> {
         Ok(match config {
             AuthConfig::Ssws { token } => Authenticator::Ssws(token.clone()),
-            AuthConfig::OAuth2(oauth) => Authenticator::OAuth(OAuthAuth::new(
+            AuthConfig::OAuth2(oauth) => Authenticator::OAuth(Box::new(OAuthAuth::new(
                 oauth,
                 org,
                 OAuthSettings {
@@ -60,7 +61,7 @@ impl Authenticator {
                     renew_margin,
                     counters,
                 },
-            )?),
+            )?)),
         })
     }
 

@@ -124,7 +124,9 @@ impl OAuthAuth {
     /// The `kid` of the key Okta accepted last (or of the first key before any token request).
     pub(crate) fn key_id(&self) -> Option<String> {
         let index = self.preferred_key.load(Ordering::Relaxed);
-        self.keys.get(index).and_then(|k| k.kid().map(str::to_owned))
+        self.keys
+            .get(index)
+            .and_then(|k| k.kid().map(str::to_owned))
     }
 
     /// A token with more than the renewal margin left, fetched only when needed. The lock is
@@ -273,11 +275,14 @@ impl OAuthAuth {
                         "the token endpoint's answer is not a JSON token response".into(),
                     ))
                 })?;
-                let token = parsed.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-                    TokenFailure::Other(OktaError::MalformedResponse(
-                        "the token endpoint's answer has no access_token".into(),
-                    ))
-                })?;
+                let token = parsed
+                    .access_token
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        TokenFailure::Other(OktaError::MalformedResponse(
+                            "the token endpoint's answer has no access_token".into(),
+                        ))
+                    })?;
                 let lifetime = parsed
                     .expires_in
                     .map(Duration::from_secs)
@@ -353,13 +358,24 @@ mod tests {
 
     #[test]
     fn token_errors_map_to_rotation_auth_rejection_forbidden_or_transient() {
-        let (rotate, error) = kind(classify_token_error(401, "invalid_client".into(), "bad key".into()));
+        let (rotate, error) = kind(classify_token_error(
+            401,
+            "invalid_client".into(),
+            "bad key".into(),
+        ));
         assert!(rotate);
         assert!(matches!(error, OktaError::AuthRejected { .. }));
 
-        let (rotate, error) = kind(classify_token_error(400, "invalid_scope".into(), "nope".into()));
+        let (rotate, error) = kind(classify_token_error(
+            400,
+            "invalid_scope".into(),
+            "nope".into(),
+        ));
         assert!(!rotate);
-        assert!(error.to_string().contains("grant okta.logs.read"), "{error}");
+        assert!(
+            error.to_string().contains("grant okta.logs.read"),
+            "{error}"
+        );
 
         for code in ["unauthorized_client", "invalid_grant", "access_denied"] {
             let (rotate, error) = kind(classify_token_error(400, code.into(), "x".into()));
@@ -367,7 +383,11 @@ mod tests {
             assert!(matches!(error, OktaError::AuthRejected { .. }), "{code}");
         }
 
-        let (_, error) = kind(classify_token_error(503, "unknown_error".into(), String::new()));
+        let (_, error) = kind(classify_token_error(
+            503,
+            "unknown_error".into(),
+            String::new(),
+        ));
         assert!(matches!(error, OktaError::Http { status: 503, .. }));
     }
 }
