@@ -1,9 +1,18 @@
 //! Reading the Okta System Log (`GET /api/v1/logs`).
 
+pub mod auth;
+mod client;
+mod link;
 pub mod model;
 mod page;
+mod ratelimit;
+mod stats;
+mod test_connection;
 
+pub use client::{ClientOptions, OktaClient, MAX_PAGE_LIMIT};
 pub use page::{Page, PageRequest, RateLimitStatus};
+pub use stats::RequestStats;
+pub use test_connection::ConnectionReport;
 
 use async_trait::async_trait;
 use tokio::time::Instant;

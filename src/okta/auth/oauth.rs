@@ -1,0 +1,393 @@
+//! OAuth 2.0 client credentials with `private_key_jwt`: token requests, key rotation and the
+//! token cache shared by every request of a (warm, reused) client.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use url::Url;
+
+use super::assertion::client_assertion;
+use super::dpop::DpopSigner;
+use crate::config::{OAuth2Config, OrgUrl};
+use crate::okta::stats::Counters;
+use crate::okta::OktaError;
+use crate::secrets::SecretString;
+
+/// Okta issues tokens for an hour; used when a response omits `expires_in`.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A token from the cache, with what is needed to use it.
+#[derive(Clone)]
+pub(crate) struct AccessToken {
+    pub(crate) value: SecretString,
+    /// Number of the token in this client's life: lets a 401 invalidate exactly the token it saw.
+    pub(crate) generation: u64,
+}
+
+struct CachedToken {
+    token: AccessToken,
+    expires_at: Instant,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct TokenErrorBody {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Why one key's token request failed.
+enum TokenFailure {
+    /// Okta did not accept this key (or client): the next key may work.
+    InvalidClient(OktaError),
+    Other(OktaError),
+}
+
+pub(crate) struct OAuthAuth {
+    client_id: String,
+    keys: Vec<crate::okta::auth::keys::SigningKey>,
+    scope: String,
+    token_url: Url,
+    http: reqwest::Client,
+    request_timeout: Duration,
+    renew_margin: Duration,
+    counters: Arc<Counters>,
+    dpop: Option<DpopSigner>,
+    /// Index of the key Okta last accepted: rotation starts there next time.
+    preferred_key: AtomicUsize,
+    cache: Mutex<Option<CachedToken>>,
+    generations: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for OAuthAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthAuth")
+            .field("client_id", &self.client_id)
+            .field("keys", &self.keys.len())
+            .field("dpop", &self.dpop.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct OAuthSettings {
+    pub(crate) http: reqwest::Client,
+    pub(crate) request_timeout: Duration,
+    pub(crate) renew_margin: Duration,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl OAuthAuth {
+    pub(crate) fn new(
+        config: &OAuth2Config,
+        org: &OrgUrl,
+        settings: OAuthSettings,
+    ) -> Result<OAuthAuth, OktaError> {
+        if config.private_keys.is_empty() {
+            return Err(OktaError::Config(
+                "auth.private_key: no private key configured".into(),
+            ));
+        }
+        Ok(OAuthAuth {
+            client_id: config.client_id.clone(),
+            keys: config.private_keys.clone(),
+            scope: config.scopes.join(" "),
+            token_url: org.join("/oauth2/v1/token"),
+            http: settings.http,
+            request_timeout: settings.request_timeout,
+            renew_margin: settings.renew_margin,
+            counters: settings.counters,
+            dpop: if config.dpop {
+                Some(DpopSigner::generate()?)
+            } else {
+                None
+            },
+            preferred_key: AtomicUsize::new(0),
+            cache: Mutex::new(None),
+            generations: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn dpop(&self) -> Option<&DpopSigner> {
+        self.dpop.as_ref()
+    }
+
+    /// The `kid` of the key Okta accepted last (or of the first key before any token request).
+    pub(crate) fn key_id(&self) -> Option<String> {
+        let index = self.preferred_key.load(Ordering::Relaxed);
+        self.keys
+            .get(index)
+            .and_then(|k| k.kid().map(str::to_owned))
+    }
+
+    /// A token with more than the renewal margin left, fetched only when needed. The lock is
+    /// held while fetching so concurrent callers share one token request.
+    pub(crate) async fn access_token(&self, deadline: Instant) -> Result<AccessToken, OktaError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref() {
+            if cached.expires_at > Instant::now() + self.renew_margin {
+                return Ok(cached.token.clone());
+            }
+        }
+        let (value, lifetime) = self.fetch_with_rotation(deadline).await?;
+        let token = AccessToken {
+            value,
+            generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
+        };
+        *cache = Some(CachedToken {
+            token: token.clone(),
+            expires_at: Instant::now() + lifetime,
+        });
+        Ok(token)
+    }
+
+    /// Forgets `token` after the API refused it, unless a newer one already replaced it.
+    pub(crate) async fn invalidate(&self, token: &AccessToken) {
+        let mut cache = self.cache.lock().await;
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.generation == token.generation)
+        {
+            *cache = None;
+        }
+    }
+
+    async fn fetch_with_rotation(
+        &self,
+        deadline: Instant,
+    ) -> Result<(SecretString, Duration), OktaError> {
+        let start = self.preferred_key.load(Ordering::Relaxed);
+        let count = self.keys.len();
+        let mut last_rejection = None;
+        for offset in 0..count {
+            let index = (start + offset) % count;
+            match self.request_token(index, deadline).await {
+                Ok(token) => {
+                    self.preferred_key.store(index, Ordering::Relaxed);
+                    if offset > 0 {
+                        tracing::info!(
+                            kid = self.keys[index].kid().unwrap_or("(pem key)"),
+                            key_index = index,
+                            "Okta accepted another private key of the list; using it from now on"
+                        );
+                    }
+                    return Ok(token);
+                }
+                Err(TokenFailure::InvalidClient(error)) => {
+                    tracing::warn!(
+                        kid = self.keys[index].kid().unwrap_or("(pem key)"),
+                        key_index = index,
+                        "Okta rejected this private key; trying the next one"
+                    );
+                    last_rejection = Some(error);
+                }
+                Err(TokenFailure::Other(error)) => return Err(error),
+            }
+        }
+        Err(last_rejection.unwrap_or_else(|| OktaError::Config("no private key configured".into())))
+    }
+
+    /// One key's token request; retried once with the server's nonce when DPoP demands it.
+    async fn request_token(
+        &self,
+        key_index: usize,
+        deadline: Instant,
+    ) -> Result<(SecretString, Duration), TokenFailure> {
+        let mut nonce_retry_left = self.dpop.is_some();
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TokenFailure::Other(OktaError::DeadlineExceeded));
+            }
+            let wall_now = OffsetDateTime::now_utc();
+            let assertion = client_assertion(
+                &self.keys[key_index],
+                &self.client_id,
+                self.token_url.as_str(),
+                wall_now,
+            )
+            .map_err(TokenFailure::Other)?;
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "client_credentials")
+                .append_pair("scope", &self.scope)
+                .append_pair(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .append_pair("client_assertion", assertion.expose())
+                .finish();
+            let form = SecretString::new(form);
+            let mut request = self
+                .http
+                .post(self.token_url.clone())
+                .timeout(self.request_timeout.min(deadline - now))
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(form.expose().to_owned());
+            if let Some(dpop) = &self.dpop {
+                let proof = dpop
+                    .proof("POST", &self.token_url, None, wall_now)
+                    .map_err(TokenFailure::Other)?;
+                request = request.header("DPoP", proof);
+            }
+            self.counters.token_request();
+            let started = Instant::now();
+            let response = request.send().await.map_err(|e| {
+                TokenFailure::Other(OktaError::Transport(format!(
+                    "token request to {} failed: {}",
+                    self.token_url,
+                    describe_transport(&e)
+                )))
+            })?;
+            let status = response.status();
+            tracing::debug!(
+                status = status.as_u16(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                key_index,
+                "okta token request"
+            );
+            let nonce = response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = response.bytes().await.map_err(|e| {
+                TokenFailure::Other(OktaError::Transport(format!(
+                    "reading the token response failed: {}",
+                    describe_transport(&e)
+                )))
+            })?;
+            if status.is_success() {
+                let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+                    TokenFailure::Other(OktaError::MalformedResponse(
+                        "the token endpoint's answer is not a JSON token response".into(),
+                    ))
+                })?;
+                let token = parsed
+                    .access_token
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        TokenFailure::Other(OktaError::MalformedResponse(
+                            "the token endpoint's answer has no access_token".into(),
+                        ))
+                    })?;
+                let lifetime = parsed
+                    .expires_in
+                    .map(Duration::from_secs)
+                    .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+                return Ok((SecretString::new(token), lifetime));
+            }
+            let error: TokenErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            let code = error.error.unwrap_or_else(|| "unknown_error".to_owned());
+            let description = error.error_description.unwrap_or_default();
+            if code == "use_dpop_nonce" && nonce_retry_left {
+                if let (Some(dpop), Some(nonce)) = (&self.dpop, nonce.as_deref()) {
+                    dpop.set_nonce(nonce);
+                    nonce_retry_left = false;
+                    continue;
+                }
+            }
+            return Err(classify_token_error(status.as_u16(), code, description));
+        }
+    }
+}
+
+fn classify_token_error(status: u16, code: String, description: String) -> TokenFailure {
+    if status >= 500 || status == 429 {
+        return TokenFailure::Other(OktaError::Http {
+            status,
+            code,
+            summary: format!("token endpoint unavailable: {description}"),
+        });
+    }
+    match code.as_str() {
+        "invalid_client" => TokenFailure::InvalidClient(OktaError::AuthRejected {
+            summary: format!(
+                "{description} (check the client ID and that the private key is registered and active on the service app)"
+            ),
+            code,
+        }),
+        "invalid_scope" => TokenFailure::Other(OktaError::Forbidden {
+            summary: format!("{description} (grant okta.logs.read to the service app)"),
+            code,
+        }),
+        _ => TokenFailure::Other(OktaError::AuthRejected {
+            summary: if description.is_empty() {
+                format!("the token endpoint answered HTTP {status}")
+            } else {
+                description
+            },
+            code,
+        }),
+    }
+}
+
+/// A transport error in words, without the chain's internals.
+pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        format!("could not connect ({error})")
+    } else {
+        error.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(failure: TokenFailure) -> (bool, OktaError) {
+        match failure {
+            TokenFailure::InvalidClient(e) => (true, e),
+            TokenFailure::Other(e) => (false, e),
+        }
+    }
+
+    #[test]
+    fn token_errors_map_to_rotation_auth_rejection_forbidden_or_transient() {
+        let (rotate, error) = kind(classify_token_error(
+            401,
+            "invalid_client".into(),
+            "bad key".into(),
+        ));
+        assert!(rotate);
+        assert!(matches!(error, OktaError::AuthRejected { .. }));
+
+        let (rotate, error) = kind(classify_token_error(
+            400,
+            "invalid_scope".into(),
+            "nope".into(),
+        ));
+        assert!(!rotate);
+        assert!(
+            error.to_string().contains("grant okta.logs.read"),
+            "{error}"
+        );
+
+        for code in ["unauthorized_client", "invalid_grant", "access_denied"] {
+            let (rotate, error) = kind(classify_token_error(400, code.into(), "x".into()));
+            assert!(!rotate);
+            assert!(matches!(error, OktaError::AuthRejected { .. }), "{code}");
+        }
+
+        let (_, error) = kind(classify_token_error(
+            503,
+            "unknown_error".into(),
+            String::new(),
+        ));
+        assert!(matches!(error, OktaError::Http { status: 503, .. }));
+    }
+}

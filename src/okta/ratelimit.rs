@@ -1,0 +1,203 @@
+//! Okta's X-Rate-Limit-* headers and the pacing decisions made from them.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use time::OffsetDateTime;
+
+use super::RateLimitStatus;
+
+/// Reads X-Rate-Limit-Limit/-Remaining/-Reset. Missing or garbled headers give `None`:
+/// pacing then simply does not hold requests back.
+pub(crate) fn parse_rate_limit(headers: &HeaderMap) -> Option<RateLimitStatus> {
+    let number =
+        |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let limit = u32::try_from(number("x-rate-limit-limit")?).ok()?;
+    let remaining = u32::try_from(number("x-rate-limit-remaining")?).ok()?;
+    let reset = OffsetDateTime::from_unix_timestamp(number("x-rate-limit-reset")?).ok()?;
+    Some(RateLimitStatus {
+        limit,
+        remaining,
+        reset,
+    })
+}
+
+/// What to do before the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    Go,
+    /// This connector used its share of the current window: wait for the window to reset.
+    WaitFor(Duration),
+}
+
+/// Decides whether the next request fits in this connector's share of the bucket.
+/// The share is the fraction of `limit` this app may use (Okta gives an app 50% by default and
+/// logs a violation when it takes all of it); `reserve` keeps a few more requests untouched.
+pub(crate) fn pace(
+    last: Option<&RateLimitStatus>,
+    share: f64,
+    reserve: u32,
+    now: OffsetDateTime,
+) -> Pace {
+    let Some(status) = last else {
+        return Pace::Go;
+    };
+    if status.reset <= now {
+        return Pace::Go;
+    }
+    let others = (f64::from(status.limit) * (1.0 - share.clamp(0.0, 1.0))).ceil() as u32;
+    if status.remaining <= others.saturating_add(reserve) {
+        Pace::WaitFor(until(status.reset, now))
+    } else {
+        Pace::Go
+    }
+}
+
+/// How long a 429 asks us to wait: until X-Rate-Limit-Reset, else Retry-After seconds.
+/// `None` when neither says anything usable (the caller then backs off exponentially).
+pub(crate) fn throttle_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    if let Some(status) = parse_rate_limit(headers) {
+        if status.reset > now {
+            return Some(until(status.reset, now));
+        }
+    }
+    let reset = headers
+        .get("x-rate-limit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .and_then(|v| OffsetDateTime::from_unix_timestamp(v).ok());
+    if let Some(reset) = reset.filter(|r| *r > now) {
+        return Some(until(reset, now));
+    }
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|secs| *secs > 0)
+        .map(Duration::from_secs)
+}
+
+fn until(reset: OffsetDateTime, now: OffsetDateTime) -> Duration {
+    Duration::try_from(reset - now).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(secs).unwrap()
+    }
+
+    #[test]
+    fn complete_headers_parse_into_a_status() {
+        let parsed = parse_rate_limit(&headers(&[
+            ("x-rate-limit-limit", "120"),
+            ("x-rate-limit-remaining", " 77 "),
+            ("x-rate-limit-reset", "1700000060"),
+        ]));
+        assert_eq!(
+            parsed,
+            Some(RateLimitStatus {
+                limit: 120,
+                remaining: 77,
+                reset: at(1_700_000_060)
+            })
+        );
+    }
+
+    #[test]
+    fn missing_or_garbled_headers_give_none() {
+        let cases: [&[(&'static str, &str)]; 4] = [
+            &[],
+            &[
+                ("x-rate-limit-limit", "120"),
+                ("x-rate-limit-remaining", "5"),
+            ],
+            &[
+                ("x-rate-limit-limit", "lots"),
+                ("x-rate-limit-remaining", "5"),
+                ("x-rate-limit-reset", "1700000060"),
+            ],
+            &[
+                ("x-rate-limit-limit", "120"),
+                ("x-rate-limit-remaining", "-1"),
+                ("x-rate-limit-reset", "1700000060"),
+            ],
+        ];
+        for case in cases {
+            assert_eq!(parse_rate_limit(&headers(case)), None, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn pacing_goes_while_within_share_and_waits_for_reset_once_used() {
+        let now = at(1_000);
+        let status = |remaining| RateLimitStatus {
+            limit: 100,
+            remaining,
+            reset: at(1_030),
+        };
+        assert_eq!(pace(None, 0.5, 0, now), Pace::Go);
+        assert_eq!(pace(Some(&status(51)), 0.5, 0, now), Pace::Go);
+        assert_eq!(
+            pace(Some(&status(50)), 0.5, 0, now),
+            Pace::WaitFor(Duration::from_secs(30))
+        );
+        // The reserve holds a few more requests back.
+        assert_eq!(
+            pace(Some(&status(52)), 0.5, 2, now),
+            Pace::WaitFor(Duration::from_secs(30))
+        );
+        // A full share may use the whole bucket.
+        assert_eq!(pace(Some(&status(1)), 1.0, 0, now), Pace::Go);
+    }
+
+    #[test]
+    fn pacing_ignores_a_window_that_already_reset() {
+        let status = RateLimitStatus {
+            limit: 100,
+            remaining: 0,
+            reset: at(990),
+        };
+        assert_eq!(pace(Some(&status), 0.5, 0, at(1_000)), Pace::Go);
+    }
+
+    #[test]
+    fn throttle_waits_for_reset_then_retry_after() {
+        let now = at(1_000);
+        let with_reset = headers(&[
+            ("x-rate-limit-limit", "100"),
+            ("x-rate-limit-remaining", "0"),
+            ("x-rate-limit-reset", "1007"),
+            ("retry-after", "2"),
+        ]);
+        assert_eq!(
+            throttle_wait(&with_reset, now),
+            Some(Duration::from_secs(7))
+        );
+        let reset_only = headers(&[("x-rate-limit-reset", "1003")]);
+        assert_eq!(
+            throttle_wait(&reset_only, now),
+            Some(Duration::from_secs(3))
+        );
+        let stale_reset = headers(&[("x-rate-limit-reset", "990"), ("retry-after", "4")]);
+        assert_eq!(
+            throttle_wait(&stale_reset, now),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            throttle_wait(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
+    }
+}

@@ -1,0 +1,993 @@
+#![cfg(feature = "simulator")]
+//! `OktaClient` against a small scripted fake of Okta's token and System Log endpoints.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use okta_ingest::config::{ConnectorConfig, ValidationOptions};
+use okta_ingest::okta::{ClientOptions, LogSource, OktaClient, OktaError, PageRequest};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+/// One scripted HTTP answer. `{base}` in headers and body becomes the fake's own URL.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Reply {
+    fn new(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn delayed(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+
+    /// A page of `count` events with a `next` link.
+    fn page(count: usize, next: &str) -> Reply {
+        let events: Vec<Value> = (0..count)
+            .map(|i| {
+                json!({"uuid": format!("ev-{i}"), "eventType": "user.session.start",
+                       "published": format!("2024-05-01T10:00:{:02}.000Z", i % 60)})
+            })
+            .collect();
+        Reply::new(200, Value::from(events).to_string())
+            .header("link", "<{base}/api/v1/logs?since=x>; rel=\"self\"")
+            .header("link", format!("<{next}>; rel=\"next\""))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    headers: HeaderMap,
+    query: String,
+    body: String,
+    at: SystemTime,
+}
+
+#[derive(Default)]
+struct FakeState {
+    base: String,
+    logs: Mutex<VecDeque<Reply>>,
+    tokens: Mutex<VecDeque<Reply>>,
+    log_requests: Mutex<Vec<Seen>>,
+    token_requests: Mutex<Vec<Seen>>,
+    issued: Mutex<u32>,
+    expires_in: u64,
+    /// Public keys by kid; assertions signed by other keys get `invalid_client`.
+    registered: HashMap<String, DecodingKey>,
+    /// When set, token requests need a DPoP proof carrying this nonce.
+    dpop_nonce: Option<String>,
+}
+
+struct Fake {
+    base: String,
+    state: Arc<FakeState>,
+}
+
+impl Fake {
+    async fn start(mut state: FakeState) -> Fake {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        state.base = base.clone();
+        let state = Arc::new(state);
+        let app = Router::new()
+            .route("/api/v1/logs", get(logs))
+            .route("/oauth2/v1/token", post(token))
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Fake { base, state }
+    }
+
+    fn script_logs(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.logs.lock().unwrap().extend(replies);
+    }
+
+    fn script_tokens(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.tokens.lock().unwrap().extend(replies);
+    }
+
+    fn log_requests(&self) -> Vec<Seen> {
+        self.state.log_requests.lock().unwrap().clone()
+    }
+
+    fn token_requests(&self) -> Vec<Seen> {
+        self.state.token_requests.lock().unwrap().clone()
+    }
+
+    fn ssws_config(&self) -> ConnectorConfig {
+        config(json!({"org_url": self.base, "auth": {"type": "ssws", "token": "00sswsToken"}}))
+    }
+
+    fn oauth_config(&self, keys: Value, dpop: bool) -> ConnectorConfig {
+        config(json!({"org_url": self.base,
+            "auth": {"type": "oauth2", "client_id": "0oaclient", "private_key": keys, "dpop": dpop}}))
+    }
+}
+
+fn config(doc: Value) -> ConnectorConfig {
+    ConnectorConfig::from_json(
+        &doc.to_string(),
+        ValidationOptions {
+            allow_insecure_loopback: true,
+        },
+    )
+    .unwrap()
+}
+
+fn render(reply: &Reply, base: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &reply.headers {
+        headers.append(*name, value.replace("{base}", base).parse().unwrap());
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap();
+    (status, headers, reply.body.replace("{base}", base)).into_response()
+}
+
+fn seen(headers: HeaderMap, query: Option<String>, body: String) -> Seen {
+    Seen {
+        headers,
+        query: query.unwrap_or_default(),
+        body,
+        at: SystemTime::now(),
+    }
+}
+
+async fn logs(
+    State(state): State<Arc<FakeState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    state
+        .log_requests
+        .lock()
+        .unwrap()
+        .push(seen(headers, query, String::new()));
+    let reply = state.logs.lock().unwrap().pop_front();
+    let reply = reply.unwrap_or_else(|| Reply::page(0, "{base}/api/v1/logs?after=end"));
+    tokio::time::sleep(reply.delay).await;
+    render(&reply, &state.base)
+}
+
+fn oauth_error(status: u16, error: &str) -> Response {
+    render(
+        &Reply::new(
+            status,
+            json!({"error": error, "error_description": format!("fake: {error}")}).to_string(),
+        ),
+        "",
+    )
+}
+
+async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: String) -> Response {
+    state
+        .token_requests
+        .lock()
+        .unwrap()
+        .push(seen(headers.clone(), None, body.clone()));
+    let scripted = state.tokens.lock().unwrap().pop_front();
+    if let Some(reply) = scripted {
+        tokio::time::sleep(reply.delay).await;
+        return render(&reply, &state.base);
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let assertion = form.get("client_assertion").cloned().unwrap_or_default();
+    let kid = jsonwebtoken::decode_header(&assertion)
+        .ok()
+        .and_then(|h| h.kid);
+    let Some(key) = kid.and_then(|kid| state.registered.get(&kid)) else {
+        return oauth_error(401, "invalid_client");
+    };
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[format!("{}/oauth2/v1/token", state.base)]);
+    validation.set_issuer(&["0oaclient"]);
+    if jsonwebtoken::decode::<Value>(&assertion, key, &validation).is_err() {
+        return oauth_error(401, "invalid_client");
+    }
+    let token_type = if let Some(nonce) = &state.dpop_nonce {
+        let proof = headers
+            .get("dpop")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(proof).map(|d| d.claims);
+        if claims
+            .ok()
+            .and_then(|c| c["nonce"].as_str().map(str::to_owned))
+            .as_deref()
+            != Some(nonce)
+        {
+            return render(
+                &Reply::new(
+                    400,
+                    json!({"error": "use_dpop_nonce", "error_description": "nonce required"})
+                        .to_string(),
+                )
+                .header("dpop-nonce", nonce.clone()),
+                "",
+            );
+        }
+        "DPoP"
+    } else {
+        "Bearer"
+    };
+    let mut issued = state.issued.lock().unwrap();
+    *issued += 1;
+    let body = json!({"access_token": format!("tok-{issued}"), "token_type": token_type,
+                      "expires_in": state.expires_in, "scope": "okta.logs.read"});
+    render(&Reply::new(200, body.to_string()), "")
+}
+
+fn ec_key() -> p256::SecretKey {
+    p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn private_jwk(key: &p256::SecretKey, kid: &str) -> Value {
+    let point = key.public_key().to_encoded_point(false);
+    json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": b64(point.x().unwrap()),
+           "y": b64(point.y().unwrap()), "d": b64(&key.to_bytes())})
+}
+
+fn public_key(key: &p256::SecretKey) -> DecodingKey {
+    let point = key.public_key().to_encoded_point(false);
+    DecodingKey::from_ec_components(&b64(point.x().unwrap()), &b64(point.y().unwrap())).unwrap()
+}
+
+fn quick_options() -> ClientOptions {
+    ClientOptions {
+        request_timeout: Duration::from_secs(5),
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(50),
+        ..ClientOptions::default()
+    }
+}
+
+fn start_request() -> PageRequest {
+    PageRequest::Start {
+        since: OffsetDateTime::now_utc() - time::Duration::minutes(15),
+        until: None,
+        limit: 1000,
+    }
+}
+
+fn deadline(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+fn header<'a>(seen: &'a Seen, name: &str) -> &'a str {
+    seen.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn epoch_secs_from_now(secs: u64) -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + secs
+}
+
+/// An OAuth fake that knows one EC key with kid `k1`.
+async fn oauth_fake(expires_in: u64, dpop_nonce: Option<&str>) -> (Fake, p256::SecretKey) {
+    let key = ec_key();
+    let fake = Fake::start(FakeState {
+        expires_in,
+        registered: HashMap::from([("k1".to_owned(), public_key(&key))]),
+        dpop_nonce: dpop_nonce.map(str::to_owned),
+        ..FakeState::default()
+    })
+    .await;
+    (fake, key)
+}
+
+#[tokio::test]
+async fn ssws_token_is_sent_and_the_page_is_returned_with_its_next_link() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::page(3, "{base}/api/v1/logs?after=abc&limit=1000")]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+
+    let page = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+
+    assert_eq!(page.events.len(), 3);
+    assert_eq!(
+        page.next.unwrap().as_str(),
+        format!("{}/api/v1/logs?after=abc&limit=1000", fake.base)
+    );
+    let request = &fake.log_requests()[0];
+    assert_eq!(header(request, "authorization"), "SSWS 00sswsToken");
+    assert!(header(request, "user-agent").starts_with("okta-ingest/"));
+    assert!(
+        request.query.contains("sortOrder=ASCENDING"),
+        "{}",
+        request.query
+    );
+    assert!(request.query.contains("limit=1000"));
+    assert_eq!(client.stats().requests, 1);
+    assert_eq!(client.stats().token_requests, 0);
+}
+
+#[tokio::test]
+async fn oauth_token_is_requested_with_a_signed_assertion_and_reused() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+
+    let tokens = fake.token_requests();
+    assert_eq!(tokens.len(), 1, "the cached token serves both requests");
+    let form: HashMap<String, String> = url::form_urlencoded::parse(tokens[0].body.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form["grant_type"], "client_credentials");
+    assert_eq!(form["scope"], "okta.logs.read");
+    assert_eq!(
+        form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    for request in fake.log_requests() {
+        assert_eq!(header(&request, "authorization"), "Bearer tok-1");
+    }
+    assert_eq!(client.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn oauth_token_is_renewed_before_it_expires() {
+    let (fake, key) = oauth_fake(2, None).await;
+    let options = ClientOptions {
+        token_renew_margin: Duration::from_secs(1),
+        ..quick_options()
+    };
+    let client =
+        OktaClient::new(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    // Now less than the renewal margin is left of the 2 s token.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+
+    let used: Vec<String> = fake
+        .log_requests()
+        .iter()
+        .map(|r| header(r, "authorization").to_owned())
+        .collect();
+    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+}
+
+#[tokio::test]
+async fn rejected_key_falls_back_to_the_next_and_is_tried_first_afterwards() {
+    let (fake, key) = oauth_fake(1, None).await;
+    let retired = ec_key();
+    let keys = json!([private_jwk(&retired, "k0"), private_jwk(&key, "k1")]);
+    let options = ClientOptions {
+        token_renew_margin: Duration::ZERO,
+        ..quick_options()
+    };
+    let client = OktaClient::new(&fake.oauth_config(keys, false), options).unwrap();
+
+    let report = client
+        .test_connection(OffsetDateTime::now_utc(), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(report.key_id.as_deref(), Some("k1"));
+    assert_eq!(
+        fake.token_requests().len(),
+        2,
+        "k0 was refused, k1 accepted"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    let kids: Vec<String> = fake
+        .token_requests()
+        .iter()
+        .map(|r| {
+            let form: HashMap<String, String> = url::form_urlencoded::parse(r.body.as_bytes())
+                .into_owned()
+                .collect();
+            jsonwebtoken::decode_header(&form["client_assertion"])
+                .unwrap()
+                .kid
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(kids, ["k0", "k1", "k1"]);
+}
+
+#[tokio::test]
+async fn every_key_rejected_is_auth_rejected() {
+    let (fake, _) = oauth_fake(3600, None).await;
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&ec_key(), "other"), false),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OktaError::AuthRejected { ref code, .. } if code == "invalid_client"),
+        "{err}"
+    );
+    assert!(err.pauses_connector());
+    assert!(fake.log_requests().is_empty());
+}
+
+#[tokio::test]
+async fn missing_scope_at_the_token_endpoint_is_forbidden() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_tokens([Reply::new(
+        400,
+        r#"{"error":"invalid_scope","error_description":"The requested scope is invalid"}"#,
+    )]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::Forbidden { .. }), "{err}");
+    assert!(err.to_string().contains("okta.logs.read"));
+}
+
+#[tokio::test]
+async fn token_endpoint_outage_is_retried() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_tokens([Reply::new(503, "")]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(fake.token_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn dpop_token_request_retries_with_the_server_nonce_and_api_calls_carry_proofs() {
+    let (fake, key) = oauth_fake(3600, Some("nonce-1")).await;
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+
+    let tokens = fake.token_requests();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "first refused with use_dpop_nonce, then retried"
+    );
+    let proof_claims = |proof: &str| {
+        jsonwebtoken::dangerous::insecure_decode::<Value>(proof)
+            .unwrap()
+            .claims
+    };
+    assert!(proof_claims(header(&tokens[0], "dpop"))
+        .get("nonce")
+        .is_none());
+    assert_eq!(proof_claims(header(&tokens[1], "dpop"))["nonce"], "nonce-1");
+
+    let api = &fake.log_requests()[0];
+    assert_eq!(header(api, "authorization"), "DPoP tok-1");
+    let proof = header(api, "dpop");
+    let proof_header = jsonwebtoken::decode_header(proof).unwrap();
+    assert_eq!(proof_header.typ.as_deref(), Some("dpop+jwt"));
+    let claims = proof_claims(proof);
+    assert_eq!(claims["htm"], "GET");
+    assert_eq!(claims["htu"], format!("{}/api/v1/logs", fake.base));
+    assert_eq!(claims["ath"], b64(&Sha256::digest(b"tok-1")));
+    assert_eq!(claims["nonce"], "nonce-1");
+}
+
+#[tokio::test]
+async fn api_dpop_nonce_challenge_is_answered_once() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_logs([Reply::new(401, "")
+        .header("www-authenticate", "DPoP error=\"use_dpop_nonce\"")
+        .header("dpop-nonce", "api-nonce")]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    let requests = fake.log_requests();
+    assert_eq!(requests.len(), 2);
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(header(&requests[1], "dpop"))
+        .unwrap()
+        .claims;
+    assert_eq!(claims["nonce"], "api-nonce");
+    assert_eq!(
+        fake.token_requests().len(),
+        1,
+        "a nonce challenge needs no new token"
+    );
+}
+
+#[tokio::test]
+async fn api_401_renews_the_token_once_and_retries() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_logs([Reply::new(
+        401,
+        r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
+    )]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    let used: Vec<String> = fake
+        .log_requests()
+        .iter()
+        .map(|r| header(r, "authorization").to_owned())
+        .collect();
+    assert_eq!(used, ["Bearer tok-1", "Bearer tok-2"]);
+}
+
+#[tokio::test]
+async fn api_401_after_renewal_is_auth_rejected_with_oktas_error() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    let refused = Reply::new(
+        401,
+        r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
+    );
+    fake.script_logs([refused.clone(), refused.clone(), refused]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, OktaError::AuthRejected { code, summary } if code == "E0000011" && summary == "Invalid token provided"),
+        "{err}"
+    );
+    assert_eq!(fake.log_requests().len(), 2);
+    assert_eq!(fake.token_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn ssws_401_is_auth_rejected_without_retry() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::new(
+        401,
+        r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
+    )]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::AuthRejected { .. }), "{err}");
+    assert_eq!(fake.log_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn forbidden_403_and_not_found_404_are_typed_and_not_retried() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([
+        Reply::new(403, r#"{"errorCode":"E0000006","errorSummary":"You do not have permission to perform the requested action"}"#),
+        Reply::new(404, r#"{"errorCode":"E0000022","errorSummary":"The endpoint does not support the provided HTTP method"}"#),
+    ]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let forbidden = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&forbidden, OktaError::Forbidden { code, .. } if code == "E0000006"),
+        "{forbidden}"
+    );
+    let missing = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&missing, OktaError::Http { status: 404, code, .. } if code == "E0000022"),
+        "{missing}"
+    );
+    assert!(missing.to_string().contains("org URL"), "{missing}");
+    assert_eq!(fake.log_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn throttled_request_waits_until_the_reset_header() {
+    let fake = Fake::start(FakeState::default()).await;
+    let reset = epoch_secs_from_now(2);
+    fake.script_logs([Reply::new(429, r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#)
+        .header("x-rate-limit-limit", "100")
+        .header("x-rate-limit-remaining", "0")
+        .header("x-rate-limit-reset", reset.to_string())]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+
+    let requests = fake.log_requests();
+    assert_eq!(requests.len(), 2);
+    let retried_at = requests[1].at.duration_since(UNIX_EPOCH).unwrap();
+    assert!(
+        retried_at >= Duration::from_secs(reset),
+        "retried before the reset"
+    );
+    let waited = requests[1].at.duration_since(requests[0].at).unwrap();
+    assert!(
+        waited < Duration::from_secs(3),
+        "waited {waited:?}, more than the header asked"
+    );
+    let stats = client.stats();
+    assert_eq!(stats.throttled_429, 1);
+    assert_eq!(stats.retries, 1);
+}
+
+#[tokio::test]
+async fn throttled_request_uses_retry_after_without_reset() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::new(429, "").header("retry-after", "1")]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    let requests = fake.log_requests();
+    let waited = requests[1].at.duration_since(requests[0].at).unwrap();
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn reset_beyond_the_deadline_fails_fast_as_rate_limited() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::new(429, "")
+        .header("x-rate-limit-limit", "100")
+        .header("x-rate-limit-remaining", "0")
+        .header("x-rate-limit-reset", epoch_secs_from_now(60).to_string())]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let started = Instant::now();
+    let err = client
+        .fetch_page(&start_request(), deadline(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::RateLimited), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(fake.log_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn used_share_makes_the_next_request_wait_for_the_window() {
+    let fake = Fake::start(FakeState::default()).await;
+    let reset = epoch_secs_from_now(2);
+    fake.script_logs([Reply::page(1, "{base}/api/v1/logs?after=1")
+        .header("x-rate-limit-limit", "100")
+        .header("x-rate-limit-remaining", "40")
+        .header("x-rate-limit-reset", reset.to_string())]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+
+    let page = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    client
+        .fetch_page(&PageRequest::Next(page.next.unwrap()), deadline(10))
+        .await
+        .unwrap();
+
+    let requests = fake.log_requests();
+    assert!(requests[1].at.duration_since(UNIX_EPOCH).unwrap() >= Duration::from_secs(reset));
+    assert_eq!(client.stats().throttled_429, 0);
+    assert_eq!(client.stats().last_rate_limit.unwrap().remaining, 40);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_then_succeed() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([
+        Reply::new(503, ""),
+        Reply::new(500, "oops"),
+        Reply::page(2, "{base}/api/v1/logs?after=2"),
+    ]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let page = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 2);
+    let stats = client.stats();
+    assert_eq!((stats.requests, stats.retries), (3, 2));
+}
+
+#[tokio::test]
+async fn server_errors_past_max_retries_surface_the_last_one() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs(vec![Reply::new(502, ""); 10]);
+    let options = ClientOptions {
+        max_retries: 2,
+        ..quick_options()
+    };
+    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::Http { status: 502, .. }), "{err}");
+    assert_eq!(fake.log_requests().len(), 3);
+}
+
+#[tokio::test]
+async fn timed_out_request_is_retried() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs(
+        [Reply::page(1, "{base}/api/v1/logs?after=1").delayed(Duration::from_secs(2))],
+    );
+    let options = ClientOptions {
+        request_timeout: Duration::from_millis(300),
+        ..quick_options()
+    };
+    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    let page = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    assert!(
+        page.events.is_empty(),
+        "the retry got the default empty page"
+    );
+    assert_eq!(fake.log_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn foreign_next_link_is_refused() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::page(
+        2,
+        "https://attacker.example.com/api/v1/logs?after=1",
+    )]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::ForeignNextLink { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_truncated_and_oversized_bodies_are_refused() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([
+        Reply::new(200, r#"{"uuid": "not-an-array"}"#),
+        Reply::new(200, r#"[{"uuid": "a", "eventType": "user.sess"#),
+        Reply::new(200, "<html>maintenance</html>"),
+        Reply::page(50, "{base}/api/v1/logs?after=1"),
+    ]);
+    let options = ClientOptions {
+        max_body_bytes: 1024,
+        ..quick_options()
+    };
+    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    for _ in 0..4 {
+        let err = client
+            .fetch_page(&start_request(), deadline(10))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, OktaError::MalformedResponse(_)), "{err}");
+    }
+    assert_eq!(
+        fake.log_requests().len(),
+        4,
+        "a malformed page is not retried blindly"
+    );
+}
+
+#[tokio::test]
+async fn test_connection_counts_the_last_day_and_reports_a_lower_bound_past_the_budget() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_logs(vec![Reply::page(5, "{base}/api/v1/logs?after=more"); 12]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    let now = OffsetDateTime::now_utc();
+
+    let report = client.test_connection(now, deadline(10)).await.unwrap();
+
+    assert_eq!(report.auth_mode, "oauth2");
+    assert_eq!(report.key_id.as_deref(), Some("k1"));
+    assert!(!report.dpop);
+    assert_eq!(report.requests, 10);
+    assert_eq!(report.events_last_24h, 50);
+    assert!(report.count_is_lower_bound);
+    assert_eq!(
+        report.newest_event_published,
+        Some(time::macros::datetime!(2024-05-01 10:00:04 UTC))
+    );
+    let first = &fake.log_requests()[0];
+    assert!(
+        first.query.contains("until="),
+        "bounded query: {}",
+        first.query
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["newest_event_published"], "2024-05-01T10:00:04Z");
+}
+
+#[tokio::test]
+async fn test_connection_gives_an_exact_count_when_the_window_ends() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([
+        Reply::page(3, "{base}/api/v1/logs?after=1"),
+        Reply::new(200, r#"[{"published":"2024-05-01T11:00:00.000Z"}]"#),
+    ]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let report = client
+        .test_connection(OffsetDateTime::now_utc(), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(report.auth_mode, "ssws");
+    assert_eq!(report.key_id, None);
+    assert_eq!((report.events_last_24h, report.requests), (4, 2));
+    assert!(!report.count_is_lower_bound);
+}
+
+#[tokio::test]
+async fn body_cut_off_mid_transfer_is_retried() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::new(200, r#"[{"uuid":"a"}"#).header("content-length", "5000")]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let page = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    assert!(
+        page.events.is_empty(),
+        "the retry got the default empty page"
+    );
+    assert_eq!(client.stats().retries, 1);
+}
+
+/// Collects everything the crate logs, at every level.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_never_contain_tokens_assertions_proofs_or_keys() {
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("okta_ingest=trace")
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (fake, key) = oauth_fake(3600, Some("nonce-1")).await;
+    let retired = ec_key();
+    let keys = json!([private_jwk(&retired, "k0"), private_jwk(&key, "k1")]);
+    fake.script_logs([Reply::new(503, ""), Reply::new(401, "")]);
+    let client = OktaClient::new(&fake.oauth_config(keys.clone(), true), quick_options()).unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+
+    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("okta request"),
+        "the test captured the client's logs: {logged}"
+    );
+    let mut secrets: Vec<String> = vec!["tok-1".into(), "tok-2".into()];
+    secrets.push(keys[0]["d"].as_str().unwrap().to_owned());
+    secrets.push(keys[1]["d"].as_str().unwrap().to_owned());
+    for request in fake.token_requests() {
+        secrets.push(header(&request, "dpop").to_owned());
+        let form: HashMap<String, String> = url::form_urlencoded::parse(request.body.as_bytes())
+            .into_owned()
+            .collect();
+        secrets.push(form["client_assertion"].clone());
+    }
+    for request in fake.log_requests() {
+        secrets.push(header(&request, "dpop").to_owned());
+    }
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "secret {secret:.12}… was logged"
+        );
+    }
+}
