@@ -17,7 +17,11 @@ use crate::settings::RunSettings;
 use crate::sink::file::FileSink;
 
 #[derive(Parser)]
-#[command(name = "okta-ingest", version, about = "Okta System Log → TOTAL events")]
+#[command(
+    name = "okta-ingest",
+    version,
+    about = "Okta System Log → TOTAL events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -119,10 +123,17 @@ async fn execute(command: Command) -> Result<Summary, String> {
     let id = ConnectorId::parse(LOCAL_CONNECTOR).map_err(|e| e.to_string())?;
     let (common, output, action) = match command {
         Command::Poll { common, output } => (common, Some(output), Action::Poll),
-        Command::Backfill { common, output, days } => (
+        Command::Backfill {
+            common,
+            output,
+            days,
+        } => (
             common,
             Some(output),
-            Action::Backfill(BackfillRequest { days, ..Default::default() }),
+            Action::Backfill(BackfillRequest {
+                days,
+                ..Default::default()
+            }),
         ),
         Command::TestConnection { common } => (common, None, Action::TestConnection),
         Command::Lambda => unreachable!("handled by run"),
@@ -138,7 +149,7 @@ async fn execute(command: Command) -> Result<Summary, String> {
     let (store, sink, format) = match output {
         Some(output) => (
             FileCursorStore::new(output.state.clone()),
-            open_sink(&output.output).map_err(|e| e.to_string())?,
+            open_sink(&output.output).await.map_err(|e| e.to_string())?,
             match output.format {
                 Format::Normalized => RecordFormat::Normalized,
                 Format::Raw => RecordFormat::Raw,
@@ -153,7 +164,10 @@ async fn execute(command: Command) -> Result<Summary, String> {
     };
     let connector = Connector::new(secrets, store, sink, settings).with_format(format);
     let deadline = Instant::now() + Duration::from_secs(common.budget_secs);
-    let invocation = Invocation { connector_id: id, action };
+    let invocation = Invocation {
+        connector_id: id,
+        action,
+    };
     connector
         .handle(&invocation, deadline)
         .await
@@ -163,15 +177,18 @@ async fn execute(command: Command) -> Result<Summary, String> {
         })
 }
 
-fn open_sink(output: &str) -> std::io::Result<FileSink> {
+async fn open_sink(output: &str) -> Result<FileSink, crate::sink::SinkError> {
     if output == "-" {
         Ok(FileSink::stdout())
     } else {
-        FileSink::append(PathBuf::from(output))
+        FileSink::append(PathBuf::from(output)).await
     }
 }
 
 fn print_summary(summary: &Summary) {
     // stdout may carry the events, so the summary goes to stderr.
-    eprintln!("{}", serde_json::to_string_pretty(summary).unwrap_or_default());
+    eprintln!(
+        "{}",
+        serde_json::to_string_pretty(summary).unwrap_or_default()
+    );
 }

@@ -13,12 +13,15 @@ use tokio::time::Instant;
 
 use crate::config::{ConfigError, ConnectorConfig, ValidationOptions};
 use crate::cursor::{Claim, CursorItem, CursorStore, Lease, Pause, PausedBy, RunOutcome};
-use crate::drain::{Drain, DrainError, DrainReport, RecordFormat, StopReason, StreamKind, BACKFILL_DONE, OKTA_RETENTION};
+use crate::drain::{
+    Drain, DrainError, DrainReport, RecordFormat, StopReason, StreamKind, BACKFILL_DONE,
+    OKTA_RETENTION,
+};
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Normalizer, NormalizerConfig};
-use crate::okta::client::{ClientOptions, OktaClient};
-use crate::okta::test_connection::ConnectionReport;
+use crate::okta::ConnectionReport;
 use crate::okta::OktaError;
+use crate::okta::{ClientOptions, OktaClient};
 use crate::secrets::cache::CachedSecretSource;
 use crate::secrets::{SecretSource, SecretString, SecretsError};
 use crate::settings::RunSettings;
@@ -182,13 +185,20 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
     }
 
     /// Runs one invocation. `deadline` is when the runtime stops this invocation.
-    pub async fn handle(&self, invocation: &Invocation, deadline: Instant) -> Result<Summary, Summary> {
+    pub async fn handle(
+        &self,
+        invocation: &Invocation,
+        deadline: Instant,
+    ) -> Result<Summary, Summary> {
         let started = Instant::now();
         let id = &invocation.connector_id;
         let mut summary = Summary::new(id, invocation.action.name());
         let result = match &invocation.action {
             Action::Poll => self.poll(id, deadline, &mut summary).await,
-            Action::Backfill(request) => self.backfill(id, Some(*request), deadline, &mut summary).await,
+            Action::Backfill(request) => {
+                self.backfill(id, Some(*request), deadline, &mut summary)
+                    .await
+            }
             Action::TestConnection => self.test_connection(id, deadline, &mut summary).await,
             Action::Disable { reason } => self.disable(id, reason, &mut summary).await,
             Action::Resume => self.resume(id, &mut summary).await,
@@ -210,32 +220,46 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         }
     }
 
-    async fn poll(&self, id: &ConnectorId, deadline: Instant, summary: &mut Summary) -> Result<(), RunError> {
+    async fn poll(
+        &self,
+        id: &ConnectorId,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), RunError> {
         let poll_started = OffsetDateTime::now_utc();
         let Some((mut lease, item)) = self.claim(&id.live_key(), deadline, summary).await? else {
             return Ok(());
         };
         let work_deadline = self.work_deadline(deadline);
-        let (report, session) = self.drain(id, &mut lease, &item, StreamKind::Live, work_deadline).await;
+        let (report, session) = self
+            .drain(id, &mut lease, &item, StreamKind::Live, work_deadline)
+            .await;
         let failure = self.finish(&lease, &report, summary).await?;
         summary.drain = Some(report);
         if let Some(err) = failure {
             return Err(err);
         }
 
-        let Some(session) = session else { return Ok(()) };
+        let Some(session) = session else {
+            return Ok(());
+        };
         let first_poll = item.cursor.is_none();
         if first_poll && session.config.backfill_on_setup {
             // The live stream started at now - lookback; the backfill ends a minute later
             // than that so the two overlap instead of leaving a gap (dedupe is by uuid).
             let end = poll_started - self.settings.drain.lookback + Duration::from_secs(60);
-            let request = BackfillRequest { end: Some(end), ..Default::default() };
+            let request = BackfillRequest {
+                end: Some(end),
+                ..Default::default()
+            };
             return self.backfill(id, Some(request), deadline, summary).await;
         }
         if work_deadline.saturating_duration_since(Instant::now()) > MIN_BACKFILL_SLICE {
             // Live work is done: the rest of the budget continues a backfill in progress.
             let backfill = self.store.load(&id.backfill_key()).await?;
-            if backfill.is_some_and(|b| b.window.is_some() && b.cursor.as_deref() != Some(BACKFILL_DONE)) {
+            if backfill
+                .is_some_and(|b| b.window.is_some() && b.cursor.as_deref() != Some(BACKFILL_DONE))
+            {
                 let mut slice = Summary::new(id, "backfill");
                 let result = self.backfill(id, None, deadline, &mut slice).await;
                 summary.backfill = slice.backfill;
@@ -262,7 +286,8 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 return Ok(());
             }
         }
-        let Some((mut lease, stored)) = self.claim(&id.backfill_key(), deadline, summary).await? else {
+        let Some((mut lease, stored)) = self.claim(&id.backfill_key(), deadline, summary).await?
+        else {
             return Ok(());
         };
         let now = OffsetDateTime::now_utc();
@@ -276,7 +301,14 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         let requested = match requested {
             Ok(window) => window,
             Err(err) => {
-                self.store.release(&lease, &RunOutcome::Success, self.settings.pause_after_failures, now).await?;
+                self.store
+                    .release(
+                        &lease,
+                        &RunOutcome::Success,
+                        self.settings.pause_after_failures,
+                        now,
+                    )
+                    .await?;
                 return Err(err);
             }
         };
@@ -295,14 +327,27 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 (stored.clone(), current)
             }
             (None, None) => {
-                self.store.release(&lease, &RunOutcome::Success, self.settings.pause_after_failures, now).await?;
+                self.store
+                    .release(
+                        &lease,
+                        &RunOutcome::Success,
+                        self.settings.pause_after_failures,
+                        now,
+                    )
+                    .await?;
                 summary.message = Some("no backfill has been requested".into());
                 return Ok(());
             }
         };
         let work_deadline = self.work_deadline(deadline);
         let (report, _) = self
-            .drain(id, &mut lease, &item, StreamKind::Backfill(window), work_deadline)
+            .drain(
+                id,
+                &mut lease,
+                &item,
+                StreamKind::Backfill(window),
+                work_deadline,
+            )
             .await;
         let failure = self.finish(&lease, &report, summary).await?;
         if summary.drain.is_none() {
@@ -314,7 +359,12 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         }
     }
 
-    async fn test_connection(&self, id: &ConnectorId, deadline: Instant, summary: &mut Summary) -> Result<(), RunError> {
+    async fn test_connection(
+        &self,
+        id: &ConnectorId,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), RunError> {
         let session = self.session(id).await?;
         let report = session
             .client
@@ -324,10 +374,22 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         Ok(())
     }
 
-    async fn disable(&self, id: &ConnectorId, reason: &str, summary: &mut Summary) -> Result<(), RunError> {
+    async fn disable(
+        &self,
+        id: &ConnectorId,
+        reason: &str,
+        summary: &mut Summary,
+    ) -> Result<(), RunError> {
         let now = OffsetDateTime::now_utc();
-        let pause = Pause { reason: reason.to_string(), by: PausedBy::Operator, at: now };
-        let item = self.store.set_pause(&id.live_key(), Some(pause), now).await?;
+        let pause = Pause {
+            reason: reason.to_string(),
+            by: PausedBy::Operator,
+            at: now,
+        };
+        let item = self
+            .store
+            .set_pause(&id.live_key(), Some(pause), now)
+            .await?;
         summary.state = Some(StateView::from(&item));
         summary.message = Some("connector disabled; polls return at once until resumed".into());
         Ok(())
@@ -336,7 +398,8 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
     async fn resume(&self, id: &ConnectorId, summary: &mut Summary) -> Result<(), RunError> {
         let now = OffsetDateTime::now_utc();
         let item = self.store.set_pause(&id.live_key(), None, now).await?;
-        let aged_out = item.cursor.is_some() && item.updated_at.is_some_and(|at| at < now - OKTA_RETENTION);
+        let aged_out =
+            item.cursor.is_some() && item.updated_at.is_some_and(|at| at < now - OKTA_RETENTION);
         summary.message = Some(if aged_out {
             "connector resumed; its cursor is older than Okta's 90-day retention, so the next poll restarts from the oldest retained event (older events are gone)".into()
         } else {
@@ -347,7 +410,12 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
     }
 
     /// Claims an item's lease; `None` (with the summary filled in) when it is held or paused.
-    async fn claim(&self, key: &str, deadline: Instant, summary: &mut Summary) -> Result<Option<(Lease, CursorItem)>, RunError> {
+    async fn claim(
+        &self,
+        key: &str,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<Option<(Lease, CursorItem)>, RunError> {
         let now = OffsetDateTime::now_utc();
         let owner = uuid::Uuid::new_v4().to_string();
         let lease_until = now + deadline.saturating_duration_since(Instant::now()) + LEASE_MARGIN;
@@ -355,32 +423,50 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
             Claim::Acquired { lease, item } => Ok(Some((lease, item))),
             Claim::Held { until, .. } => {
                 summary.outcome = "lease_held";
-                summary.message = Some(format!("another invocation holds {key} until {until}; nothing to do"));
+                summary.message = Some(format!(
+                    "another invocation holds {key} until {until}; nothing to do"
+                ));
                 Ok(None)
             }
             Claim::Paused(pause) => {
                 summary.outcome = "paused";
-                summary.message = Some(format!("connector is paused by {}: {}", pause.by.as_str(), pause.reason));
+                summary.message = Some(format!(
+                    "connector is paused by {}: {}",
+                    pause.by.as_str(),
+                    pause.reason
+                ));
                 Ok(None)
             }
         }
     }
 
     /// Releases the lease with the run's outcome; returns the error to report, if any.
-    async fn finish(&self, lease: &Lease, report: &DrainReport, summary: &mut Summary) -> Result<Option<RunError>, RunError> {
+    async fn finish(
+        &self,
+        lease: &Lease,
+        report: &DrainReport,
+        summary: &mut Summary,
+    ) -> Result<Option<RunError>, RunError> {
         if report.stop_reason == Some(StopReason::LeaseLost) {
             // Someone else owns the item now: there is nothing of ours to release.
-            summary.message = Some("lease was taken over mid-drain; stopped without writing".into());
+            summary.message =
+                Some("lease was taken over mid-drain; stopped without writing".into());
             return Ok(None);
         }
         let outcome = match &report.error {
             None => RunOutcome::Success,
             // Progress was made and the failure may heal: the stream is not stuck.
             Some(err) if report.checkpoints > 0 && !err.pauses_connector() => RunOutcome::Success,
-            Some(err) => RunOutcome::Failure { error: err.to_string(), pause_now: err.pauses_connector() },
+            Some(err) => RunOutcome::Failure {
+                error: err.to_string(),
+                pause_now: err.pauses_connector(),
+            },
         };
         let now = OffsetDateTime::now_utc();
-        let item = self.store.release(lease, &outcome, self.settings.pause_after_failures, now).await?;
+        let item = self
+            .store
+            .release(lease, &outcome, self.settings.pause_after_failures, now)
+            .await?;
         summary.state = Some(StateView::from(&item));
         summary.backfill = BackfillProgress::of(&item);
         if let Some(err) = &report.error {
@@ -411,7 +497,13 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 Err(err) => return (failed_report(err), None),
             };
             let normalizer = Normalizer::new(NormalizerConfig {
-                org: session.config.org_url.host().to_string(),
+                org: session
+                    .config
+                    .org_url
+                    .as_url()
+                    .host_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 connector_id: id.to_string(),
                 policy: session.config.event_policy,
                 include_raw: session.config.include_raw,
@@ -425,7 +517,10 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 format: self.format,
             };
             let report = drain.run(lease, item, kind, deadline).await;
-            let auth_failed = matches!(&report.error, Some(DrainError::Okta(OktaError::AuthRejected { .. })));
+            let auth_failed = matches!(
+                &report.error,
+                Some(DrainError::Okta(OktaError::AuthRejected { .. }))
+            );
             if auth_failed && !retried && report.checkpoints == 0 {
                 retried = true;
                 self.secrets.invalidate(id.as_str());
@@ -441,26 +536,45 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         let fingerprint = fingerprint(&secret, self.settings.allow_insecure_loopback);
         if let Some(cached) = self.clients.lock().expect("client cache").get(id.as_str()) {
             if cached.fingerprint == fingerprint {
-                return Ok(Session { client: cached.client.clone(), config: cached.config.clone() });
+                return Ok(Session {
+                    client: cached.client.clone(),
+                    config: cached.config.clone(),
+                });
             }
         }
-        let options = ValidationOptions { allow_insecure_loopback: self.settings.allow_insecure_loopback };
+        let options = ValidationOptions {
+            allow_insecure_loopback: self.settings.allow_insecure_loopback,
+        };
         let config = Arc::new(ConnectorConfig::from_json(secret.expose(), options)?);
-        let client_options = ClientOptions { rate_share: self.settings.rate_share, ..ClientOptions::default() };
+        let client_options = ClientOptions {
+            rate_share: self.settings.rate_share,
+            ..ClientOptions::default()
+        };
         let client = Arc::new(OktaClient::new(&config, client_options)?);
         self.clients.lock().expect("client cache").insert(
             id.as_str().to_string(),
-            CachedClient { fingerprint, client: client.clone(), config: config.clone() },
+            CachedClient {
+                fingerprint,
+                client: client.clone(),
+                config: config.clone(),
+            },
         );
         Ok(Session { client, config })
     }
 
     fn cached_client(&self, id: &ConnectorId) -> Option<Arc<OktaClient>> {
-        self.clients.lock().expect("client cache").get(id.as_str()).map(|c| c.client.clone())
+        self.clients
+            .lock()
+            .expect("client cache")
+            .get(id.as_str())
+            .map(|c| c.client.clone())
     }
 
     fn work_deadline(&self, deadline: Instant) -> Instant {
-        deadline.checked_sub(self.settings.safety_margin).unwrap_or_else(Instant::now).max(Instant::now())
+        deadline
+            .checked_sub(self.settings.safety_margin)
+            .unwrap_or_else(Instant::now)
+            .max(Instant::now())
     }
 }
 
@@ -484,7 +598,11 @@ impl Summary {
 }
 
 fn fresh(item: &CursorItem) -> CursorItem {
-    CursorItem { cursor: None, window: None, ..item.clone() }
+    CursorItem {
+        cursor: None,
+        window: None,
+        ..item.clone()
+    }
 }
 
 fn failed_report(err: RunError) -> DrainReport {
@@ -504,4 +622,3 @@ fn fingerprint(secret: &SecretString, insecure: bool) -> [u8; 32] {
     hasher.update(secret.expose().as_bytes());
     hasher.finalize().into()
 }
-

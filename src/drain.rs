@@ -141,7 +141,8 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         deadline: Instant,
     ) -> DrainReport {
         let mut report = DrainReport::default();
-        if matches!(kind, StreamKind::Backfill(_)) && item.cursor.as_deref() == Some(BACKFILL_DONE) {
+        if matches!(kind, StreamKind::Backfill(_)) && item.cursor.as_deref() == Some(BACKFILL_DONE)
+        {
             report.caught_up = true;
             report.stop_reason = Some(StopReason::WindowComplete);
             return report;
@@ -273,7 +274,11 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
                     "stored cursor is older than Okta's 90-day retention; restarting from the oldest retained event"
                 );
                 report.restarted_beyond_retention = true;
-                Ok(PageRequest::Start { since: oldest_retained, until: None, limit })
+                Ok(PageRequest::Start {
+                    since: oldest_retained,
+                    until: None,
+                    limit,
+                })
             }
             (None, StreamKind::Live) => Ok(PageRequest::Start {
                 since: now - self.settings.lookback,
@@ -317,7 +322,10 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
                     });
                 }
                 Err(exclusion) => {
-                    *report.excluded.entry(exclusion.reason.as_str()).or_default() += 1;
+                    *report
+                        .excluded
+                        .entry(exclusion.reason.as_str())
+                        .or_default() += 1;
                     tracing::debug!(
                         reason = exclusion.reason.as_str(),
                         event_id = exclusion.event_id.as_deref().unwrap_or("-"),

@@ -23,7 +23,9 @@ impl ConnectorId {
         if valid {
             Ok(ConnectorId(value.to_string()))
         } else {
-            Err(InvocationError::BadConnectorId(value.chars().take(80).collect()))
+            Err(InvocationError::BadConnectorId(
+                value.chars().take(80).collect(),
+            ))
         }
     }
 
@@ -54,7 +56,9 @@ pub enum Action {
     TestConnection,
     /// Pull a historical window (default: the whole 90-day retention).
     Backfill(BackfillRequest),
-    Disable { reason: String },
+    Disable {
+        reason: String,
+    },
     Resume,
 }
 
@@ -152,7 +156,10 @@ struct WindowPayload {
 impl Invocation {
     /// Parses a Lambda payload. `default_connector` serves EventBridge's "Scheduled Event"
     /// envelope, which carries no connector of its own.
-    pub fn parse(payload: &Value, default_connector: Option<&str>) -> Result<Invocation, InvocationError> {
+    pub fn parse(
+        payload: &Value,
+        default_connector: Option<&str>,
+    ) -> Result<Invocation, InvocationError> {
         if is_scheduled_event(payload) {
             let id = default_connector.ok_or(InvocationError::NoDefaultConnector)?;
             return Ok(Invocation {
@@ -191,9 +198,16 @@ impl Invocation {
                     .unwrap_or_else(|| "disabled by an operator".to_string()),
             },
             "resume" => Action::Resume,
-            other => return Err(InvocationError::UnknownAction(other.chars().take(40).collect())),
+            other => {
+                return Err(InvocationError::UnknownAction(
+                    other.chars().take(40).collect(),
+                ))
+            }
         };
-        Ok(Invocation { connector_id, action })
+        Ok(Invocation {
+            connector_id,
+            action,
+        })
     }
 }
 
@@ -209,7 +223,8 @@ mod tests {
 
     #[test]
     fn scheduler_input_is_a_poll_of_its_connector() {
-        let inv = Invocation::parse(&json!({"connector_id": "acme", "action": "poll"}), None).unwrap();
+        let inv =
+            Invocation::parse(&json!({"connector_id": "acme", "action": "poll"}), None).unwrap();
         assert_eq!(inv.connector_id.as_str(), "acme");
         assert_eq!(inv.action, Action::Poll);
     }
@@ -230,18 +245,38 @@ mod tests {
     #[test]
     fn bad_payloads_are_refused_with_the_reason() {
         let cases = [
-            (json!({"connector_id": "acme", "action": "explode"}), "unknown action"),
+            (
+                json!({"connector_id": "acme", "action": "explode"}),
+                "unknown action",
+            ),
             (json!({"connector_id": "acme"}), "missing field `action`"),
-            (json!({"connector_id": "../other", "action": "poll"}), "invalid connector_id"),
-            (json!({"connector_id": "acme#backfill", "action": "poll"}), "invalid connector_id"),
-            (json!({"connector_id": "", "action": "poll"}), "invalid connector_id"),
-            (json!({"connector_id": "acme", "action": "poll", "days": 3}), "days does not apply"),
-            (json!({"connector_id": "acme", "action": "poll", "extra": 1}), "unknown field `extra`"),
+            (
+                json!({"connector_id": "../other", "action": "poll"}),
+                "invalid connector_id",
+            ),
+            (
+                json!({"connector_id": "acme#backfill", "action": "poll"}),
+                "invalid connector_id",
+            ),
+            (
+                json!({"connector_id": "", "action": "poll"}),
+                "invalid connector_id",
+            ),
+            (
+                json!({"connector_id": "acme", "action": "poll", "days": 3}),
+                "days does not apply",
+            ),
+            (
+                json!({"connector_id": "acme", "action": "poll", "extra": 1}),
+                "unknown field `extra`",
+            ),
             (json!([1, 2]), "malformed invocation"),
             (json!("poll"), "malformed invocation"),
         ];
         for (payload, expected) in cases {
-            let err = Invocation::parse(&payload, Some("acme")).unwrap_err().to_string();
+            let err = Invocation::parse(&payload, Some("acme"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{payload}: {err}");
         }
     }
@@ -257,9 +292,20 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(old.window(now).unwrap().start, now - OKTA_RETENTION);
-        let week = BackfillRequest { days: Some(7), ..Default::default() };
-        assert_eq!(week.window(now).unwrap().start, now - time::Duration::days(7));
-        assert!(BackfillRequest { days: Some(91), ..Default::default() }.window(now).is_err());
+        let week = BackfillRequest {
+            days: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(
+            week.window(now).unwrap().start,
+            now - time::Duration::days(7)
+        );
+        assert!(BackfillRequest {
+            days: Some(91),
+            ..Default::default()
+        }
+        .window(now)
+        .is_err());
         let inverted = BackfillRequest {
             start: Some(now - time::Duration::days(1)),
             end: Some(now - time::Duration::days(2)),
@@ -276,7 +322,9 @@ mod tests {
             None,
         )
         .unwrap();
-        let Action::Backfill(request) = inv.action else { panic!("not a backfill") };
+        let Action::Backfill(request) = inv.action else {
+            panic!("not a backfill")
+        };
         assert_eq!(request.start.unwrap().day(), 1);
         assert_eq!(request.end.unwrap().day(), 8);
     }

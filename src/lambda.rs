@@ -29,8 +29,14 @@ pub async fn init(settings: &Settings) -> LambdaConnector {
             aws_sdk_secretsmanager::Client::new(&aws),
             settings.secret_id_template.clone(),
         ),
-        DynamoCursorStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.cursor_table.clone()),
-        KinesisSink::new(aws_sdk_kinesis::Client::new(&aws), settings.event_stream.clone()),
+        DynamoCursorStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            settings.cursor_table.clone(),
+        ),
+        KinesisSink::new(
+            aws_sdk_kinesis::Client::new(&aws),
+            settings.event_stream.clone(),
+        ),
         settings.run.clone(),
     )
 }
@@ -40,7 +46,10 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let started = Instant::now();
     let settings = Settings::from_env()?;
     let connector = init(&settings).await;
-    tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, "initialised");
+    tracing::info!(
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "initialised"
+    );
     let connector = &connector;
     let settings = &settings;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
@@ -59,7 +68,8 @@ pub async fn handle(
     let invocation = Invocation::parse(&event.payload, settings.default_connector_id.as_deref())
         .map_err(|err| diagnostic("InvalidInvocation", err.to_string()))?;
     let deadline = deadline_from_epoch_ms(event.context.deadline, settings.run.fallback_budget);
-    let span = tracing::info_span!("invocation", %request_id, connector_id = %invocation.connector_id);
+    let span =
+        tracing::info_span!("invocation", %request_id, connector_id = %invocation.connector_id);
     async move {
         let result = connector.handle(&invocation, deadline).await;
         let summary = match &result {
@@ -71,7 +81,9 @@ pub async fn handle(
             Ok(summary) => Ok(serde_json::to_value(summary).unwrap_or(Value::Null)),
             Err(summary) => Err(diagnostic(
                 "ConnectorRunFailed",
-                summary.message.unwrap_or_else(|| "connector run failed".into()),
+                summary
+                    .message
+                    .unwrap_or_else(|| "connector run failed".into()),
             )),
         }
     }
@@ -107,10 +119,16 @@ mod tests {
         let budget = Duration::from_secs(42);
         for deadline in [0, u64::MAX] {
             let left = deadline_from_epoch_ms(deadline, budget) - Instant::now();
-            assert!(left > Duration::from_secs(41) && left <= budget, "{deadline}: {left:?}");
+            assert!(
+                left > Duration::from_secs(41) && left <= budget,
+                "{deadline}: {left:?}"
+            );
         }
         let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
         let left = deadline_from_epoch_ms(now_ms + 90_000, budget) - Instant::now();
-        assert!(left > Duration::from_secs(88) && left <= Duration::from_secs(90), "{left:?}");
+        assert!(
+            left > Duration::from_secs(88) && left <= Duration::from_secs(90),
+            "{left:?}"
+        );
     }
 }

@@ -127,7 +127,9 @@ impl Env<'_> {
         name: &'static str,
         range: std::ops::RangeInclusive<u64>,
     ) -> Result<Option<u64>, SettingsError> {
-        let Some(text) = self.text(name)? else { return Ok(None) };
+        let Some(text) = self.text(name)? else {
+            return Ok(None);
+        };
         match text.parse::<u64>() {
             Ok(n) if range.contains(&n) => Ok(Some(n)),
             _ => Err(SettingsError {
@@ -142,7 +144,9 @@ impl Env<'_> {
     }
 
     fn fraction(&self, name: &'static str) -> Result<Option<f64>, SettingsError> {
-        let Some(text) = self.text(name)? else { return Ok(None) };
+        let Some(text) = self.text(name)? else {
+            return Ok(None);
+        };
         match text.parse::<f64>() {
             Ok(f) if f > 0.0 && f <= 1.0 => Ok(Some(f)),
             _ => Err(SettingsError {
@@ -169,10 +173,11 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map: HashMap<String, String> = [("CURSOR_TABLE", "cursors"), ("EVENT_STREAM", "events")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut map: HashMap<String, String> =
+            [("CURSOR_TABLE", "cursors"), ("EVENT_STREAM", "events")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         for (k, v) in pairs {
             map.insert(k.to_string(), v.to_string());
         }
@@ -195,8 +200,14 @@ mod tests {
             (&[("PAGE_LIMIT", "ten")], "PAGE_LIMIT"),
             (&[("LOOKBACK_MINUTES", "-1")], "LOOKBACK_MINUTES"),
             (&[("RATE_SHARE", "1.5")], "RATE_SHARE"),
-            (&[("SECRET_ID_TEMPLATE", "okta-ingest/shared")], "SECRET_ID_TEMPLATE"),
-            (&[("OKTA_ALLOW_INSECURE_LOOPBACK", "yes")], "OKTA_ALLOW_INSECURE_LOOPBACK"),
+            (
+                &[("SECRET_ID_TEMPLATE", "okta-ingest/shared")],
+                "SECRET_ID_TEMPLATE",
+            ),
+            (
+                &[("OKTA_ALLOW_INSECURE_LOOPBACK", "yes")],
+                "OKTA_ALLOW_INSECURE_LOOPBACK",
+            ),
             (&[("CURSOR_TABLE", "")], "CURSOR_TABLE"),
         ];
         for (pairs, name) in cases {

@@ -46,16 +46,32 @@ pub fn log_summary(summary: &Summary) {
 pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
     let mut values: Vec<(String, f64, &str)> = vec![
         ("Invocations".into(), 1.0, "Count"),
-        ("Failed".into(), f64::from(u8::from(summary.outcome == "failed")), "Count"),
+        (
+            "Failed".into(),
+            f64::from(u8::from(summary.outcome == "failed")),
+            "Count",
+        ),
         ("OktaRequests".into(), summary.okta_requests as f64, "Count"),
-        ("Throttled429".into(), summary.okta_throttled as f64, "Count"),
-        ("DrainDurationMs".into(), summary.duration_ms as f64, "Milliseconds"),
+        (
+            "Throttled429".into(),
+            summary.okta_throttled as f64,
+            "Count",
+        ),
+        (
+            "DrainDurationMs".into(),
+            summary.duration_ms as f64,
+            "Milliseconds",
+        ),
     ];
     let drain = summary.drain.as_ref();
     let count = |f: fn(&crate::drain::DrainReport) -> u64| drain.map_or(0.0, |d| f(d) as f64);
     values.push(("EventsFetched".into(), count(|d| d.fetched), "Count"));
     values.push(("EventsPublished".into(), count(|d| d.published), "Count"));
-    values.push(("EventsExcluded".into(), count(|d| d.excluded_total()), "Count"));
+    values.push((
+        "EventsExcluded".into(),
+        count(|d| d.excluded_total()),
+        "Count",
+    ));
     values.push(("Pages".into(), count(|d| d.pages), "Count"));
     if let Some(drain) = drain {
         for (reason, n) in &drain.excluded {
@@ -66,7 +82,11 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
         values.push(("RateLimitRemaining".into(), f64::from(remaining), "Count"));
     }
     if let Some(state) = &summary.state {
-        values.push(("ConsecutiveFailures".into(), f64::from(state.consecutive_failures), "Count"));
+        values.push((
+            "ConsecutiveFailures".into(),
+            f64::from(state.consecutive_failures),
+            "Count",
+        ));
         values.push(("Paused".into(), f64::from(u8::from(state.paused)), "Count"));
         if let Some(newest) = state.newest_published {
             let lag = (now - newest).as_seconds_f64().max(0.0);

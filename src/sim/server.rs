@@ -99,10 +99,19 @@ fn parse_query(shared: &Shared, raw: &str) -> Result<LogsQuery, Response> {
     };
     for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
-            "since" => q.since = Some(parse_timestamp(&value).ok_or_else(|| validation_error("since"))?),
-            "until" => q.until = Some(parse_timestamp(&value).ok_or_else(|| validation_error("until"))?),
+            "since" => {
+                q.since = Some(parse_timestamp(&value).ok_or_else(|| validation_error("since"))?)
+            }
+            "until" => {
+                q.until = Some(parse_timestamp(&value).ok_or_else(|| validation_error("until"))?)
+            }
             "after" => {
-                q.after = Some(shared.cursors.decode(&value).ok_or_else(|| validation_error("after"))?);
+                q.after = Some(
+                    shared
+                        .cursors
+                        .decode(&value)
+                        .ok_or_else(|| validation_error("after"))?,
+                );
                 continue;
             }
             "limit" => {
@@ -186,7 +195,11 @@ async fn serve_logs(shared: &Shared, headers: &HeaderMap, raw: &str, quota: &Quo
     let fault = shared.faults.lock().unwrap().take(Endpoint::Logs);
     match fault {
         Some(Fault::Status(status)) => {
-            return okta_error(status, "E0000009", &format!("Internal Server Error (HTTP {status})"))
+            return okta_error(
+                status,
+                "E0000009",
+                &format!("Internal Server Error (HTTP {status})"),
+            )
         }
         Some(Fault::RateLimited) => {
             // An injected 429 reports an empty bucket, as a real storm would.
@@ -221,14 +234,20 @@ async fn serve_logs(shared: &Shared, headers: &HeaderMap, raw: &str, quota: &Quo
     set_header(
         &mut response,
         "link",
-        format!("<{}>; rel=\"self\"", link(&shared.base_url, &query.carried, self_after.as_deref())),
+        format!(
+            "<{}>; rel=\"self\"",
+            link(&shared.base_url, &query.carried, self_after.as_deref())
+        ),
     );
     if let Some(after) = next {
         let token = shared.cursors.encode(after);
         set_header(
             &mut response,
             "link",
-            format!("<{}>; rel=\"next\"", link(origin, &query.carried, Some(&token))),
+            format!(
+                "<{}>; rel=\"next\"",
+                link(origin, &query.carried, Some(&token))
+            ),
         );
     }
     response
@@ -281,7 +300,10 @@ fn read_page(shared: &Shared, q: &LogsQuery) -> (String, Option<After>) {
 
 fn refused(refusal: Refusal) -> Response {
     match refusal {
-        Refusal::InvalidToken { scheme, description } => {
+        Refusal::InvalidToken {
+            scheme,
+            description,
+        } => {
             let mut r = okta_error(401, "E0000011", "Invalid token provided");
             set_header(
                 &mut r,
@@ -318,16 +340,21 @@ pub(crate) async fn token(
     if let Some(Fault::TokenEndpointStatus(status)) =
         shared.faults.lock().unwrap().take(Endpoint::Token)
     {
-        return okta_error(status, "E0000009", &format!("Internal Server Error (HTTP {status})"));
+        return okta_error(
+            status,
+            "E0000009",
+            &format!("Internal Server Error (HTTP {status})"),
+        );
     }
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let token_url = format!("{}/oauth2/v1/token", shared.base_url);
     let now_s = OffsetDateTime::now_utc().unix_timestamp();
-    let result = shared
-        .auth
-        .lock()
-        .unwrap()
-        .grant(&form, header_str(&headers, "dpop"), &token_url, now_s);
+    let result =
+        shared
+            .auth
+            .lock()
+            .unwrap()
+            .grant(&form, header_str(&headers, "dpop"), &token_url, now_s);
     match result {
         Ok(grant) => json_response(
             200,
