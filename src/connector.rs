@@ -20,8 +20,8 @@ use crate::drain::{
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Normalizer, NormalizerConfig};
 use crate::okta::ConnectionReport;
+use crate::okta::OktaClient;
 use crate::okta::OktaError;
-use crate::okta::{ClientOptions, OktaClient};
 use crate::secrets::cache::CachedSecretSource;
 use crate::secrets::{SecretSource, SecretString, SecretsError};
 use crate::settings::RunSettings;
@@ -546,11 +546,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
             allow_insecure_loopback: self.settings.allow_insecure_loopback,
         };
         let config = Arc::new(ConnectorConfig::from_json(secret.expose(), options)?);
-        let client_options = ClientOptions {
-            rate_share: self.settings.rate_share,
-            ..ClientOptions::default()
-        };
-        let client = Arc::new(OktaClient::new(&config, client_options)?);
+        let client = Arc::new(OktaClient::new(&config, self.settings.okta.clone())?);
         self.clients.lock().expect("client cache").insert(
             id.as_str().to_string(),
             CachedClient {

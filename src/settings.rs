@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::drain::DrainSettings;
+use crate::okta::ClientOptions;
 
 /// Everything the Lambda reads from its environment.
 #[derive(Debug, Clone)]
@@ -27,8 +28,8 @@ pub struct RunSettings {
     pub fallback_budget: Duration,
     /// Consecutive failed invocations before the connector pauses itself.
     pub pause_after_failures: u32,
-    /// Share of Okta's rate limit this connector may use (the rest is a reserve).
-    pub rate_share: f64,
+    /// HTTP behaviour towards Okta: timeouts, rate share, backoff.
+    pub okta: ClientOptions,
     pub secret_cache_ttl: Duration,
     /// Accept `http://127.0.0.1` org URLs (the local simulator). Never set in production.
     pub allow_insecure_loopback: bool,
@@ -41,7 +42,7 @@ impl Default for RunSettings {
             safety_margin: Duration::from_secs(20),
             fallback_budget: Duration::from_secs(240),
             pause_after_failures: 5,
-            rate_share: 0.5,
+            okta: ClientOptions::default(),
             secret_cache_ttl: Duration::from_secs(300),
             allow_insecure_loopback: false,
         }
@@ -89,7 +90,12 @@ impl Settings {
             pause_after_failures: env
                 .number("PAUSE_AFTER_FAILURES", 1..=1000)?
                 .map_or(defaults.pause_after_failures, |n| n as u32),
-            rate_share: env.fraction("RATE_SHARE")?.unwrap_or(defaults.rate_share),
+            okta: ClientOptions {
+                rate_share: env
+                    .fraction("RATE_SHARE")?
+                    .unwrap_or(defaults.okta.rate_share),
+                ..defaults.okta.clone()
+            },
             secret_cache_ttl: env
                 .number("SECRET_CACHE_SECONDS", 0..=3600)?
                 .map_or(defaults.secret_cache_ttl, Duration::from_secs),

@@ -165,3 +165,48 @@ pub trait CursorStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<CursorItem, CursorError>;
 }
+
+#[async_trait]
+impl<T: CursorStore + ?Sized> CursorStore for std::sync::Arc<T> {
+    async fn load(&self, key: &str) -> Result<Option<CursorItem>, CursorError> {
+        (**self).load(key).await
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Claim, CursorError> {
+        (**self).claim(key, owner, now, lease_until).await
+    }
+
+    async fn checkpoint(
+        &self,
+        lease: &mut Lease,
+        update: &Checkpoint,
+        now: OffsetDateTime,
+    ) -> Result<(), CursorError> {
+        (**self).checkpoint(lease, update, now).await
+    }
+
+    async fn release(
+        &self,
+        lease: &Lease,
+        outcome: &RunOutcome,
+        pause_after: u32,
+        now: OffsetDateTime,
+    ) -> Result<CursorItem, CursorError> {
+        (**self).release(lease, outcome, pause_after, now).await
+    }
+
+    async fn set_pause(
+        &self,
+        key: &str,
+        pause: Option<Pause>,
+        now: OffsetDateTime,
+    ) -> Result<CursorItem, CursorError> {
+        (**self).set_pause(key, pause, now).await
+    }
+}

@@ -43,3 +43,10 @@ pub enum SecretsError {
 pub trait SecretSource: Send + Sync {
     async fn fetch(&self, connector_id: &str) -> Result<SecretString, SecretsError>;
 }
+
+#[async_trait]
+impl<T: SecretSource + ?Sized> SecretSource for std::sync::Arc<T> {
+    async fn fetch(&self, connector_id: &str) -> Result<SecretString, SecretsError> {
+        (**self).fetch(connector_id).await
+    }
+}

@@ -53,3 +53,14 @@ pub trait EventSink: Send + Sync {
         deadline: Instant,
     ) -> Result<PublishStats, SinkError>;
 }
+
+#[async_trait]
+impl<T: EventSink + ?Sized> EventSink for std::sync::Arc<T> {
+    async fn publish(
+        &self,
+        records: &[Record],
+        deadline: Instant,
+    ) -> Result<PublishStats, SinkError> {
+        (**self).publish(records, deadline).await
+    }
+}
