@@ -946,16 +946,27 @@ impl std::io::Write for LogBuffer {
     }
 }
 
+/// Sends the crate's logs of every test in this binary to one buffer. A process-wide
+/// subscriber is used because per-thread ones miss callsites other tests registered first.
+fn capture_logs() -> LogBuffer {
+    static BUFFER: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    BUFFER
+        .get_or_init(|| {
+            let buffer = LogBuffer::default();
+            let writer = buffer.clone();
+            tracing_subscriber::fmt()
+                .with_env_filter("okta_ingest=trace")
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .init();
+            buffer
+        })
+        .clone()
+}
+
 #[tokio::test]
 async fn logs_never_contain_tokens_assertions_proofs_or_keys() {
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("okta_ingest=trace")
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let buffer = capture_logs();
     let (fake, key) = oauth_fake(3600, Some("nonce-1")).await;
     let retired = ec_key();
     let keys = json!([private_jwk(&retired, "k0"), private_jwk(&key, "k1")]);
@@ -990,4 +1001,19 @@ async fn logs_never_contain_tokens_assertions_proofs_or_keys() {
             "secret {secret:.12}… was logged"
         );
     }
+}
+
+#[tokio::test]
+async fn token_with_a_line_break_is_a_config_error_not_a_retry() {
+    let fake = Fake::start(FakeState::default()).await;
+    let config =
+        config(json!({"org_url": fake.base, "auth": {"type": "ssws", "token": "00ab\ncd"}}));
+    let client = OktaClient::new(&config, quick_options()).unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::Config(_)), "{err}");
+    assert!(!err.to_string().contains("00ab"));
+    assert!(fake.log_requests().is_empty());
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -270,9 +270,12 @@ impl OktaClient {
             .get(url.clone())
             .timeout(self.options.request_timeout.min(deadline - now))
             .header(ACCEPT, "application/json")
-            .header(AUTHORIZATION, auth.authorization.expose());
+            .header(
+                AUTHORIZATION,
+                sensitive_header(auth.authorization.expose()).map_err(Failure::Fatal)?,
+            );
         if let Some(proof) = &auth.dpop_proof {
-            request = request.header("DPoP", proof);
+            request = request.header("DPoP", sensitive_header(proof).map_err(Failure::Fatal)?);
         }
         self.counters.request();
         let started = Instant::now();
@@ -398,6 +401,17 @@ impl OktaClient {
             }
         }
     }
+}
+
+/// A header value that HTTP-level debug output will not print.
+fn sensitive_header(value: &str) -> Result<HeaderValue, OktaError> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        OktaError::Config(
+            "the credentials contain characters that cannot travel in an HTTP header; paste the token again without line breaks".into(),
+        )
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
 }
 
 /// Whether a failure before or while talking to Okta may heal by retrying.

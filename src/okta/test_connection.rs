@@ -37,14 +37,15 @@ struct Published {
 }
 
 impl OktaClient {
-    /// Obtains a token, then counts the last 24 hours of events with bounded queries.
+    /// Obtains a token through the first request, then counts the last 24 hours of events with bounded queries.
     pub async fn test_connection(
         &self,
         now: OffsetDateTime,
         deadline: Instant,
     ) -> Result<ConnectionReport, OktaError> {
         let started = Instant::now();
-        self.auth.ensure_token(deadline).await?;
+        // The first page request obtains the token (with the usual retries), so a failure
+        // here names the credential problem exactly as the poll would meet it.
         let mut url = self.page_url(&PageRequest::Start {
             since: now - time::Duration::hours(24),
             until: Some(now),

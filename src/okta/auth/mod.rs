@@ -83,14 +83,6 @@ impl Authenticator {
         matches!(self, Authenticator::OAuth(oauth) if oauth.dpop().is_some())
     }
 
-    /// Makes sure a usable token is at hand (no-op for SSWS).
-    pub(crate) async fn ensure_token(&self, deadline: Instant) -> Result<(), OktaError> {
-        if let Authenticator::OAuth(oauth) = self {
-            oauth.access_token(deadline).await?;
-        }
-        Ok(())
-    }
-
     /// Headers for one request to `url`, renewing the token first if it is close to expiry.
     pub(crate) async fn authorize(
         &self,

@@ -1,7 +1,7 @@
 //! OAuth 2.0 client credentials with `private_key_jwt`: token requests, key rotation and the
 //! token cache shared by every request of a (warm, reused) client.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use url::Url;
 
 use super::assertion::client_assertion;
 use super::dpop::DpopSigner;
+use super::keys::SigningKey;
 use crate::config::{OAuth2Config, OrgUrl};
 use crate::okta::stats::Counters;
 use crate::okta::OktaError;
@@ -55,7 +56,7 @@ enum TokenFailure {
 
 pub(crate) struct OAuthAuth {
     client_id: String,
-    keys: Vec<crate::okta::auth::keys::SigningKey>,
+    keys: Vec<SigningKey>,
     scope: String,
     token_url: Url,
     http: reqwest::Client,
@@ -66,7 +67,7 @@ pub(crate) struct OAuthAuth {
     /// Index of the key Okta last accepted: rotation starts there next time.
     preferred_key: AtomicUsize,
     cache: Mutex<Option<CachedToken>>,
-    generations: std::sync::atomic::AtomicU64,
+    generations: AtomicU64,
 }
 
 impl std::fmt::Debug for OAuthAuth {
@@ -113,7 +114,7 @@ impl OAuthAuth {
             },
             preferred_key: AtomicUsize::new(0),
             cache: Mutex::new(None),
-            generations: std::sync::atomic::AtomicU64::new(0),
+            generations: AtomicU64::new(0),
         })
     }
 
