@@ -195,7 +195,11 @@ impl AuthState {
                 "invalid_scope",
                 format!(
                     "The following scopes are not granted to the client: {}",
-                    if requested.is_empty() { "(none requested)".to_string() } else { refused.join(" ") }
+                    if requested.is_empty() {
+                        "(none requested)".to_string()
+                    } else {
+                        refused.join(" ")
+                    }
                 ),
             ));
         }
@@ -263,7 +267,8 @@ impl AuthState {
             scheme,
             description: description.to_string(),
         };
-        let authorization = authorization.ok_or_else(|| invalid("Bearer", "No credentials were sent"))?;
+        let authorization =
+            authorization.ok_or_else(|| invalid("Bearer", "No credentials were sent"))?;
         let (scheme, credential) = authorization
             .split_once(' ')
             .map(|(s, c)| (s.to_ascii_lowercase(), c.trim()))
@@ -281,7 +286,10 @@ impl AuthState {
                     invalid("Bearer", "The access token is invalid, expired or revoked")
                 })?;
                 if token.jkt.is_some() {
-                    return Err(invalid("Bearer", "A DPoP-bound access token must be sent as DPoP"));
+                    return Err(invalid(
+                        "Bearer",
+                        "A DPoP-bound access token must be sent as DPoP",
+                    ));
                 }
                 has_logs_scope(token, "Bearer")
             }
@@ -294,7 +302,8 @@ impl AuthState {
                     token.jkt.clone()
                 }
                 .ok_or_else(|| invalid("DPoP", "The access token is not DPoP-bound"))?;
-                let proof = dpop_proof.ok_or_else(|| invalid("DPoP", "The DPoP proof header is missing"))?;
+                let proof = dpop_proof
+                    .ok_or_else(|| invalid("DPoP", "The DPoP proof header is missing"))?;
                 let expect = ProofExpectation {
                     method: "GET",
                     url,
@@ -303,7 +312,10 @@ impl AuthState {
                 let verified = verify_proof(proof, &expect, now_s, &mut self.proof_jtis)
                     .map_err(|e| invalid("DPoP", &e))?;
                 if verified.jkt != token_jkt {
-                    return Err(invalid("DPoP", "The DPoP proof key is not the key the token is bound to"));
+                    return Err(invalid(
+                        "DPoP",
+                        "The DPoP proof key is not the key the token is bound to",
+                    ));
                 }
                 Ok(())
             }
@@ -332,7 +344,8 @@ fn random_token() -> String {
 
 fn unverified_claim(jwt: &str, claim: &str) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     claims[claim].as_str().map(str::to_string)
 }
 
@@ -401,8 +414,7 @@ fn verify_assertion(
                     ErrorKind::MissingRequiredClaim(c) => {
                         format!("client_assertion lacks the {c} claim")
                     }
-                    _ => "The client_assertion signature does not match any registered key"
-                        .into(),
+                    _ => "The client_assertion signature does not match any registered key".into(),
                 };
             }
         }

@@ -67,8 +67,14 @@ impl CursorCodec {
         let seq = u64::from_be_bytes(payload[9..17].try_into().ok()?);
         match payload[0] {
             b'P' => Some(After::Poll { next_seq: seq }),
-            b'A' => Some(After::Ascending { published_ms: published, seq }),
-            b'D' => Some(After::Descending { published_ms: published, seq }),
+            b'A' => Some(After::Ascending {
+                published_ms: published,
+                seq,
+            }),
+            b'D' => Some(After::Descending {
+                published_ms: published,
+                seq,
+            }),
             _ => None,
         }
     }
@@ -83,8 +89,14 @@ mod tests {
         let codec = CursorCodec::new(1);
         for after in [
             After::Poll { next_seq: 12345 },
-            After::Ascending { published_ms: 1_700_000_000_000, seq: 7 },
-            After::Descending { published_ms: -5, seq: 0 },
+            After::Ascending {
+                published_ms: 1_700_000_000_000,
+                seq: 7,
+            },
+            After::Descending {
+                published_ms: -5,
+                seq: 0,
+            },
         ] {
             assert_eq!(codec.decode(&codec.encode(after)), Some(after));
         }

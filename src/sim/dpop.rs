@@ -143,27 +143,53 @@ mod tests {
     #[test]
     fn valid_proof_yields_the_key_thumbprint_and_cannot_be_replayed() {
         let k = key();
-        let p = proof(&k, serde_json::json!({"htm": "GET", "htu": URL, "iat": 1000, "jti": "a",
-            "ath": access_token_hash("tok")}));
-        let expect = ProofExpectation { method: "GET", url: &format!("{URL}?limit=5"), access_token: Some("tok") };
+        let p = proof(
+            &k,
+            serde_json::json!({"htm": "GET", "htu": URL, "iat": 1000, "jti": "a",
+            "ath": access_token_hash("tok")}),
+        );
+        let expect = ProofExpectation {
+            method: "GET",
+            url: &format!("{URL}?limit=5"),
+            access_token: Some("tok"),
+        };
         let mut seen = HashSet::new();
         let verified = verify_proof(&p, &expect, 1010, &mut seen).unwrap();
         assert_eq!(verified.jkt.len(), 43);
-        assert!(verify_proof(&p, &expect, 1010, &mut seen).unwrap_err().contains("jti"));
+        assert!(verify_proof(&p, &expect, 1010, &mut seen)
+            .unwrap_err()
+            .contains("jti"));
     }
 
     #[test]
     fn proofs_bound_to_something_else_are_refused() {
         let k = key();
-        let expect = ProofExpectation { method: "GET", url: URL, access_token: Some("tok") };
+        let expect = ProofExpectation {
+            method: "GET",
+            url: URL,
+            access_token: Some("tok"),
+        };
         let cases = [
-            (serde_json::json!({"htm": "POST", "htu": URL, "iat": 1000, "jti": "1", "ath": access_token_hash("tok")}), "htm"),
-            (serde_json::json!({"htm": "GET", "htu": "http://other/x", "iat": 1000, "jti": "2", "ath": access_token_hash("tok")}), "htu"),
-            (serde_json::json!({"htm": "GET", "htu": URL, "iat": 1, "jti": "3", "ath": access_token_hash("tok")}), "iat"),
-            (serde_json::json!({"htm": "GET", "htu": URL, "iat": 1000, "jti": "4", "ath": access_token_hash("other")}), "ath"),
+            (
+                serde_json::json!({"htm": "POST", "htu": URL, "iat": 1000, "jti": "1", "ath": access_token_hash("tok")}),
+                "htm",
+            ),
+            (
+                serde_json::json!({"htm": "GET", "htu": "http://other/x", "iat": 1000, "jti": "2", "ath": access_token_hash("tok")}),
+                "htu",
+            ),
+            (
+                serde_json::json!({"htm": "GET", "htu": URL, "iat": 1, "jti": "3", "ath": access_token_hash("tok")}),
+                "iat",
+            ),
+            (
+                serde_json::json!({"htm": "GET", "htu": URL, "iat": 1000, "jti": "4", "ath": access_token_hash("other")}),
+                "ath",
+            ),
         ];
         for (claims, complaint) in cases {
-            let err = verify_proof(&proof(&k, claims), &expect, 1000, &mut HashSet::new()).unwrap_err();
+            let err =
+                verify_proof(&proof(&k, claims), &expect, 1000, &mut HashSet::new()).unwrap_err();
             assert!(err.contains(complaint), "{err}");
         }
     }

@@ -4,7 +4,9 @@
 use super::clock::write_timestamp;
 use super::json::JsonOut;
 use super::rng::SplitMix;
-use super::world::{City, Persona, UserAgent, World, CITIES, FOREIGN_CITIES, HOSTILE_AGENT, USER_AGENTS};
+use super::world::{
+    City, Persona, UserAgent, World, CITIES, FOREIGN_CITIES, HOSTILE_AGENT, USER_AGENTS,
+};
 
 /// Where an event type comes from, which decides how often the generator emits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,45 +61,318 @@ macro_rules! kind {
 }
 
 pub(crate) const KINDS: &[Kind] = &[
-    kind!("user.authentication.sso", Catalog, Some("app.auth.sso"), "User single sign on to app", SignIn, 40),
-    kind!("user.authentication.auth_via_mfa", Catalog, Some("core.user.factor.attempt_success"), "Authentication of user via MFA", Mfa, 20),
-    kind!("user.authentication.auth_via_IDP", Catalog, None, "Authenticate user via IDP", SignIn, 4),
-    kind!("user.authentication.auth_via_social", Catalog, None, "Authenticate user with social login", SignIn, 2),
-    kind!("user.authentication.verify", Catalog, None, "Verify user identity", Mfa, 6),
-    kind!("user.session.start", Catalog, Some("core.user_auth.login_success"), "User login to Okta", SessionStart, 25),
-    kind!("user.session.end", Catalog, Some("core.user_auth.logout_success"), "User logout from Okta", SessionEnd, 10),
-    kind!("user.session.clear", Catalog, None, "Clear user session", AdminOnUser, 1),
-    kind!("user.authentication.auth_via_radius", Catalog, None, "Authenticate user via Radius", SignIn, 2),
-    kind!("user.mfa.factor.activate", Catalog, Some("core.user.factor.activate"), "Activate factor or authenticator", SelfService, 2),
-    kind!("user.mfa.factor.deactivate", Catalog, Some("core.user.factor.deactivate"), "Reset factor or authenticator", AdminOnUser, 1),
-    kind!("user.mfa.factor.reset_all", Catalog, Some("core.user.factor.reset_all"), "Reset all factors for user", AdminOnUser, 1),
-    kind!("user.mfa.factor.update", Catalog, None, "Update factor for user", SelfService, 1),
-    kind!("user.mfa.attempt_bypass", Catalog, None, "Attempt bypass of factor", Mfa, 1),
-    kind!("user.lifecycle.create", Catalog, Some("core.user.config.user_creation.success"), "Create okta user", AdminOnUser, 2),
-    kind!("user.lifecycle.activate", Catalog, Some("core.user.config.user_activated"), "Activate Okta user", AdminOnUser, 2),
-    kind!("user.lifecycle.deactivate", Catalog, Some("core.user.config.user_deactivated"), "Deactivate Okta user", AdminOnUser, 1),
-    kind!("user.lifecycle.suspend", Catalog, Some("core.user.config.user_suspended"), "Suspend Okta user", AdminOnUser, 1),
-    kind!("user.lifecycle.unsuspend", Catalog, Some("core.user.config.user_unsuspended"), "Unsuspend Okta user", AdminOnUser, 1),
-    kind!("user.lifecycle.delete.initiated", Catalog, None, "Delete Okta user", AdminOnUser, 1),
-    kind!("user.account.lock", Catalog, Some("core.user_auth.account_locked"), "Max sign in attempts exceeded", SelfService, 1),
-    kind!("user.account.unlock", Catalog, Some("core.user.config.user_unlocked"), "Unlock user account", AdminOnUser, 1),
-    kind!("user.account.unlock_token", Catalog, None, "Create unlock user account token", AdminOnUser, 1),
-    kind!("group.user_membership.add", Catalog, Some("core.user_group_member.user_add"), "Add user to group membership", Group, 3),
-    kind!("group.user_membership.remove", Catalog, Some("core.user_group_member.user_remove"), "Remove user from group membership", Group, 2),
-    kind!("user.account.privilege.grant", Catalog, None, "Grant user privilege", Privilege, 1),
-    kind!("user.account.privilege.revoke", Catalog, None, "Revoke user privilege", Privilege, 1),
-    kind!("app.user_management.assign_user_to_app", Catalog, Some("app.generic.provision.assign_user_to_app"), "Assign user to application", AppAssign, 2),
-    kind!("app.user_management.deactivate_user", Catalog, None, "Deactivate application user", AppAssign, 1),
-    kind!("application.provision.user.push", Catalog, Some("app.user_management.push_okta_user"), "Push user to external application", Provision, 3),
-    kind!("security.threat.detected", Catalog, None, "Request from suspicious actor", Threat, 1),
-    kind!("security.request.blocked", Catalog, None, "Request blocked by ThreatInsight", Threat, 1),
-    kind!("user.authentication.auth_via_richclient", HumanOther, Some("core.user_auth.login_success"), "Authentication of user via Rich Client", SignIn, 3),
-    kind!("app.oauth2.as.token.grant", HumanOther, None, "OAuth2 token granted", SignIn, 4),
-    kind!("user.mfa.okta_verify.deny_push", HumanOther, None, "User rejected Okta push verify", PushDenied, 1),
-    kind!("user.account.update_password", HumanOther, Some("core.user.config.password_update.success"), "User update password for Okta", SelfService, 1),
-    kind!("policy.lifecycle.update", System, Some("core.policy.update"), "Update policy", System, 2),
-    kind!("application.lifecycle.update", System, None, "Update application", System, 2),
-    kind!("system.org.rate_limit.warning", System, None, "Rate limit warning", System, 1),
+    kind!(
+        "user.authentication.sso",
+        Catalog,
+        Some("app.auth.sso"),
+        "User single sign on to app",
+        SignIn,
+        40
+    ),
+    kind!(
+        "user.authentication.auth_via_mfa",
+        Catalog,
+        Some("core.user.factor.attempt_success"),
+        "Authentication of user via MFA",
+        Mfa,
+        20
+    ),
+    kind!(
+        "user.authentication.auth_via_IDP",
+        Catalog,
+        None,
+        "Authenticate user via IDP",
+        SignIn,
+        4
+    ),
+    kind!(
+        "user.authentication.auth_via_social",
+        Catalog,
+        None,
+        "Authenticate user with social login",
+        SignIn,
+        2
+    ),
+    kind!(
+        "user.authentication.verify",
+        Catalog,
+        None,
+        "Verify user identity",
+        Mfa,
+        6
+    ),
+    kind!(
+        "user.session.start",
+        Catalog,
+        Some("core.user_auth.login_success"),
+        "User login to Okta",
+        SessionStart,
+        25
+    ),
+    kind!(
+        "user.session.end",
+        Catalog,
+        Some("core.user_auth.logout_success"),
+        "User logout from Okta",
+        SessionEnd,
+        10
+    ),
+    kind!(
+        "user.session.clear",
+        Catalog,
+        None,
+        "Clear user session",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.authentication.auth_via_radius",
+        Catalog,
+        None,
+        "Authenticate user via Radius",
+        SignIn,
+        2
+    ),
+    kind!(
+        "user.mfa.factor.activate",
+        Catalog,
+        Some("core.user.factor.activate"),
+        "Activate factor or authenticator",
+        SelfService,
+        2
+    ),
+    kind!(
+        "user.mfa.factor.deactivate",
+        Catalog,
+        Some("core.user.factor.deactivate"),
+        "Reset factor or authenticator",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.mfa.factor.reset_all",
+        Catalog,
+        Some("core.user.factor.reset_all"),
+        "Reset all factors for user",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.mfa.factor.update",
+        Catalog,
+        None,
+        "Update factor for user",
+        SelfService,
+        1
+    ),
+    kind!(
+        "user.mfa.attempt_bypass",
+        Catalog,
+        None,
+        "Attempt bypass of factor",
+        Mfa,
+        1
+    ),
+    kind!(
+        "user.lifecycle.create",
+        Catalog,
+        Some("core.user.config.user_creation.success"),
+        "Create okta user",
+        AdminOnUser,
+        2
+    ),
+    kind!(
+        "user.lifecycle.activate",
+        Catalog,
+        Some("core.user.config.user_activated"),
+        "Activate Okta user",
+        AdminOnUser,
+        2
+    ),
+    kind!(
+        "user.lifecycle.deactivate",
+        Catalog,
+        Some("core.user.config.user_deactivated"),
+        "Deactivate Okta user",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.lifecycle.suspend",
+        Catalog,
+        Some("core.user.config.user_suspended"),
+        "Suspend Okta user",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.lifecycle.unsuspend",
+        Catalog,
+        Some("core.user.config.user_unsuspended"),
+        "Unsuspend Okta user",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.lifecycle.delete.initiated",
+        Catalog,
+        None,
+        "Delete Okta user",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.account.lock",
+        Catalog,
+        Some("core.user_auth.account_locked"),
+        "Max sign in attempts exceeded",
+        SelfService,
+        1
+    ),
+    kind!(
+        "user.account.unlock",
+        Catalog,
+        Some("core.user.config.user_unlocked"),
+        "Unlock user account",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "user.account.unlock_token",
+        Catalog,
+        None,
+        "Create unlock user account token",
+        AdminOnUser,
+        1
+    ),
+    kind!(
+        "group.user_membership.add",
+        Catalog,
+        Some("core.user_group_member.user_add"),
+        "Add user to group membership",
+        Group,
+        3
+    ),
+    kind!(
+        "group.user_membership.remove",
+        Catalog,
+        Some("core.user_group_member.user_remove"),
+        "Remove user from group membership",
+        Group,
+        2
+    ),
+    kind!(
+        "user.account.privilege.grant",
+        Catalog,
+        None,
+        "Grant user privilege",
+        Privilege,
+        1
+    ),
+    kind!(
+        "user.account.privilege.revoke",
+        Catalog,
+        None,
+        "Revoke user privilege",
+        Privilege,
+        1
+    ),
+    kind!(
+        "app.user_management.assign_user_to_app",
+        Catalog,
+        Some("app.generic.provision.assign_user_to_app"),
+        "Assign user to application",
+        AppAssign,
+        2
+    ),
+    kind!(
+        "app.user_management.deactivate_user",
+        Catalog,
+        None,
+        "Deactivate application user",
+        AppAssign,
+        1
+    ),
+    kind!(
+        "application.provision.user.push",
+        Catalog,
+        Some("app.user_management.push_okta_user"),
+        "Push user to external application",
+        Provision,
+        3
+    ),
+    kind!(
+        "security.threat.detected",
+        Catalog,
+        None,
+        "Request from suspicious actor",
+        Threat,
+        1
+    ),
+    kind!(
+        "security.request.blocked",
+        Catalog,
+        None,
+        "Request blocked by ThreatInsight",
+        Threat,
+        1
+    ),
+    kind!(
+        "user.authentication.auth_via_richclient",
+        HumanOther,
+        Some("core.user_auth.login_success"),
+        "Authentication of user via Rich Client",
+        SignIn,
+        3
+    ),
+    kind!(
+        "app.oauth2.as.token.grant",
+        HumanOther,
+        None,
+        "OAuth2 token granted",
+        SignIn,
+        4
+    ),
+    kind!(
+        "user.mfa.okta_verify.deny_push",
+        HumanOther,
+        None,
+        "User rejected Okta push verify",
+        PushDenied,
+        1
+    ),
+    kind!(
+        "user.account.update_password",
+        HumanOther,
+        Some("core.user.config.password_update.success"),
+        "User update password for Okta",
+        SelfService,
+        1
+    ),
+    kind!(
+        "policy.lifecycle.update",
+        System,
+        Some("core.policy.update"),
+        "Update policy",
+        System,
+        2
+    ),
+    kind!(
+        "application.lifecycle.update",
+        System,
+        None,
+        "Update application",
+        System,
+        2
+    ),
+    kind!(
+        "system.org.rate_limit.warning",
+        System,
+        None,
+        "Rate limit warning",
+        System,
+        1
+    ),
 ];
 
 /// Picks event kinds with the configured shares of system and non-catalog events.
@@ -150,21 +425,29 @@ impl KindPicker {
 }
 
 pub(crate) fn uuid_for(seed: u64) -> String {
-    let mut rng = SplitMix::new(seed ^ 0x5EED_0F_0001);
+    let mut rng = SplitMix::new(seed ^ 0x005E_ED0F_0001);
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
-const FAILED_SIGN_IN_REASONS: &[&str] = &["INVALID_CREDENTIALS", "VERIFICATION_ERROR", "LOCKED_OUT"];
+const FAILED_SIGN_IN_REASONS: &[&str] =
+    &["INVALID_CREDENTIALS", "VERIFICATION_ERROR", "LOCKED_OUT"];
 const FACTORS: &[(&str, &str, &str)] = &[
     ("OKTA_VERIFY_PUSH", "OKTA_CREDENTIAL_PROVIDER", "OTP"),
     ("FIDO_WEBAUTHN", "OKTA_CREDENTIAL_PROVIDER", "WEBAUTHN"),
     ("GOOGLE_OTP", "GOOGLE", "OTP"),
     ("SMS_FACTOR", "OKTA_CREDENTIAL_PROVIDER", "SMS"),
 ];
-const PRIVILEGES: &[&str] = &["Super administrator", "Application administrator", "Help Desk administrator", "Read-only administrator"];
+const PRIVILEGES: &[&str] = &[
+    "Super administrator",
+    "Application administrator",
+    "Help Desk administrator",
+    "Read-only administrator",
+];
 
 /// Everything the renderer decided about one event before writing it.
 struct Scene<'w> {
@@ -194,9 +477,21 @@ pub(crate) fn render(world: &World, kind: u16, seed: u64, published_ms: i64, buf
     let away = is_threat || rng.chance(0.03);
     let (city, ip) = if away {
         let c = rng.pick(FOREIGN_CITIES);
-        (c, format!("{}.{}.{}", c.ip_prefix, rng.below(254) + 1, rng.below(254) + 1))
+        (
+            c,
+            format!(
+                "{}.{}.{}",
+                c.ip_prefix,
+                rng.below(254) + 1,
+                rng.below(254) + 1
+            ),
+        )
     } else {
-        let acting = if acts_as_admin(kind.shape) { admin } else { user };
+        let acting = if acts_as_admin(kind.shape) {
+            admin
+        } else {
+            user
+        };
         (&CITIES[acting.home], acting.ip.clone())
     };
     let agent = if is_threat {
@@ -212,7 +507,9 @@ pub(crate) fn render(world: &World, kind: u16, seed: u64, published_ms: i64, buf
         }
         Shape::Mfa if rng.chance(0.08) => Some("VERIFICATION_ERROR"),
         Shape::PushDenied => Some("User rejected Okta push verify"),
-        Shape::Provision if rng.chance(0.05) => Some("Unable to push user profile: 503 Service Unavailable"),
+        Shape::Provision if rng.chance(0.05) => {
+            Some("Unable to push user profile: 503 Service Unavailable")
+        }
         _ => None,
     };
     let scene = Scene {
@@ -255,14 +552,18 @@ pub(crate) fn render(world: &World, kind: u16, seed: u64, published_ms: i64, buf
         .begin_object()
         .end_object()
         .end_object();
-    out.field_str("uuid", &uuid_for(seed)).field_str("version", "0");
+    out.field_str("uuid", &uuid_for(seed))
+        .field_str("version", "0");
     write_request(&mut out, &scene);
     write_targets(&mut out, &scene);
     out.end_object();
 }
 
 fn acts_as_admin(shape: Shape) -> bool {
-    matches!(shape, Shape::AdminOnUser | Shape::Group | Shape::Privilege | Shape::AppAssign)
+    matches!(
+        shape,
+        Shape::AdminOnUser | Shape::Group | Shape::Privilege | Shape::AppAssign
+    )
 }
 
 fn is_job(shape: Shape) -> bool {
@@ -370,7 +671,14 @@ fn write_client(out: &mut JsonOut<'_>, s: &Scene<'_>) {
             .key("geographicalContext");
         write_geo(out, s.city);
     } else {
-        for key in ["userAgent", "zone", "device", "id", "ipAddress", "geographicalContext"] {
+        for key in [
+            "userAgent",
+            "zone",
+            "device",
+            "id",
+            "ipAddress",
+            "geographicalContext",
+        ] {
             out.field_null(key);
         }
     }
@@ -379,7 +687,10 @@ fn write_client(out: &mut JsonOut<'_>, s: &Scene<'_>) {
 
 fn write_device(out: &mut JsonOut<'_>, s: &Scene<'_>, rng: &mut SplitMix) {
     out.key("device");
-    let signs_in = matches!(s.kind.shape, Shape::SignIn | Shape::SessionStart | Shape::Mfa);
+    let signs_in = matches!(
+        s.kind.shape,
+        Shape::SignIn | Shape::SessionStart | Shape::Mfa
+    );
     if signs_in && !s.away && rng.chance(0.3) {
         out.begin_object()
             .field_str("id", &s.user.device_id)
@@ -410,12 +721,28 @@ fn write_authentication_context(out: &mut JsonOut<'_>, s: &Scene<'_>, rng: &mut 
         Option<&str>,
         Option<&str>,
     ) = match (s.kind.shape, s.kind.event_type) {
-        (_, "user.authentication.auth_via_IDP") => (Some("FEDERATION"), None, Some("ASSERTION"), Some("SAML2")),
-        (_, "user.authentication.auth_via_social") => (Some("SOCIAL"), None, Some("OAUTH2"), Some("GOOGLE")),
-        (_, "user.authentication.auth_via_radius") => (Some("ACTIVE_DIRECTORY"), None, Some("PASSWORD"), None),
+        (_, "user.authentication.auth_via_IDP") => {
+            (Some("FEDERATION"), None, Some("ASSERTION"), Some("SAML2"))
+        }
+        (_, "user.authentication.auth_via_social") => {
+            (Some("SOCIAL"), None, Some("OAUTH2"), Some("GOOGLE"))
+        }
+        (_, "user.authentication.auth_via_radius") => {
+            (Some("ACTIVE_DIRECTORY"), None, Some("PASSWORD"), None)
+        }
         (_, "app.oauth2.as.token.grant") => (None, None, Some("JWT"), None),
-        (Shape::SessionStart, _) => (Some("OKTA_AUTHENTICATION_PROVIDER"), Some("OKTA_CREDENTIAL_PROVIDER"), Some("PASSWORD"), None),
-        (Shape::Mfa | Shape::PushDenied, _) => (Some("FACTOR_PROVIDER"), Some(s.factor.1), Some(s.factor.2), None),
+        (Shape::SessionStart, _) => (
+            Some("OKTA_AUTHENTICATION_PROVIDER"),
+            Some("OKTA_CREDENTIAL_PROVIDER"),
+            Some("PASSWORD"),
+            None,
+        ),
+        (Shape::Mfa | Shape::PushDenied, _) => (
+            Some("FACTOR_PROVIDER"),
+            Some(s.factor.1),
+            Some(s.factor.2),
+            None,
+        ),
         _ => (None, None, None, None),
     };
     out.key("authenticationContext")
@@ -502,14 +829,24 @@ fn write_debug_context(out: &mut JsonOut<'_>, s: &Scene<'_>, rng: &mut SplitMix)
         Shape::Threat => "/api/v1/authn",
         Shape::System => "/api/v1/policies",
     };
-    out.key("debugContext").begin_object().key("debugData").begin_object();
+    out.key("debugContext")
+        .begin_object()
+        .key("debugData")
+        .begin_object();
     out.field_str("requestId", &s.transaction)
         .field_str("requestUri", uri)
         .field_str("url", uri);
-    let human_sign_in = matches!(s.kind.shape, Shape::SignIn | Shape::SessionStart | Shape::Mfa);
+    let human_sign_in = matches!(
+        s.kind.shape,
+        Shape::SignIn | Shape::SessionStart | Shape::Mfa
+    );
     out.field_str(
         "threatSuspected",
-        if s.kind.shape == Shape::Threat { "true" } else { "false" },
+        if s.kind.shape == Shape::Threat {
+            "true"
+        } else {
+            "false"
+        },
     );
     if s.kind.shape == Shape::Threat || (human_sign_in && (s.away || rng.chance(0.4))) {
         out.field_str(
@@ -531,18 +868,28 @@ fn write_debug_context(out: &mut JsonOut<'_>, s: &Scene<'_>, rng: &mut SplitMix)
             },
         );
     }
-    if matches!(s.kind.shape, Shape::Mfa | Shape::PushDenied | Shape::SelfService) {
+    if matches!(
+        s.kind.shape,
+        Shape::Mfa | Shape::PushDenied | Shape::SelfService
+    ) {
         out.field_str("factor", s.factor.0);
     }
     out.end_object().end_object();
 }
 
 fn write_request(out: &mut JsonOut<'_>, s: &Scene<'_>) {
-    out.key("request").begin_object().key("ipChain").begin_array();
+    out.key("request")
+        .begin_object()
+        .key("ipChain")
+        .begin_array();
     if has_client_context(s.kind.shape) {
-        out.begin_object().field_str("ip", &s.ip).key("geographicalContext");
+        out.begin_object()
+            .field_str("ip", &s.ip)
+            .key("geographicalContext");
         write_geo(out, s.city);
-        out.field_str("version", "V4").field_null("source").end_object();
+        out.field_str("version", "V4")
+            .field_null("source")
+            .end_object();
     }
     out.end_array().end_object();
 }
@@ -585,7 +932,11 @@ fn write_targets(out: &mut JsonOut<'_>, s: &Scene<'_>) {
             write_app(out, s);
             write_app_user(out, s);
         }
-        Shape::Mfa | Shape::PushDenied | Shape::SelfService | Shape::AdminOnUser | Shape::Threat => {
+        Shape::Mfa
+        | Shape::PushDenied
+        | Shape::SelfService
+        | Shape::AdminOnUser
+        | Shape::Threat => {
             write_persona(out, s.user, "User");
         }
         Shape::Group => {
@@ -701,11 +1052,29 @@ mod tests {
             for seed in 0..20 {
                 let v = render_value(&world, kind, seed);
                 for field in [
-                    "uuid", "published", "eventType", "version", "severity", "legacyEventType",
-                    "displayMessage", "actor", "client", "device", "authenticationContext",
-                    "outcome", "securityContext", "debugContext", "transaction", "request", "target",
+                    "uuid",
+                    "published",
+                    "eventType",
+                    "version",
+                    "severity",
+                    "legacyEventType",
+                    "displayMessage",
+                    "actor",
+                    "client",
+                    "device",
+                    "authenticationContext",
+                    "outcome",
+                    "securityContext",
+                    "debugContext",
+                    "transaction",
+                    "request",
+                    "target",
                 ] {
-                    assert!(v.get(field).is_some(), "{} lacks {field}", KINDS[kind as usize].event_type);
+                    assert!(
+                        v.get(field).is_some(),
+                        "{} lacks {field}",
+                        KINDS[kind as usize].event_type
+                    );
                 }
                 assert_eq!(v["eventType"], KINDS[kind as usize].event_type);
                 assert_eq!(v["published"], "2023-11-14T22:13:20.000Z");
@@ -717,10 +1086,16 @@ mod tests {
     #[test]
     fn system_events_have_no_user_actor_or_target() {
         let world = World::new(5);
-        for (i, k) in KINDS.iter().enumerate().filter(|(_, k)| k.origin == Origin::System) {
+        for (i, k) in KINDS
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.origin == Origin::System)
+        {
             let v = render_value(&world, i as u16, 3);
             assert_ne!(v["actor"]["type"], "User", "{}", k.event_type);
-            let users = v["target"].as_array().map_or(0, |t| t.iter().filter(|t| t["type"] == "User").count());
+            let users = v["target"]
+                .as_array()
+                .map_or(0, |t| t.iter().filter(|t| t["type"] == "User").count());
             assert_eq!(users, 0, "{}", k.event_type);
         }
     }
@@ -728,7 +1103,10 @@ mod tests {
     #[test]
     fn threat_events_come_from_the_system_principal_and_target_a_user() {
         let world = World::new(5);
-        let i = KINDS.iter().position(|k| k.event_type == "security.threat.detected").unwrap();
+        let i = KINDS
+            .iter()
+            .position(|k| k.event_type == "security.threat.detected")
+            .unwrap();
         let v = render_value(&world, i as u16, 11);
         assert_eq!(v["actor"]["type"], "SystemPrincipal");
         assert_eq!(v["target"][0]["type"], "User");
@@ -741,12 +1119,17 @@ mod tests {
         let mut rng = SplitMix::new(4);
         let world = World::new(4);
         let kinds: Vec<u16> = (0..5000).map(|_| picker.pick(&mut rng)).collect();
-        let system = kinds.iter().filter(|&&k| KINDS[k as usize].origin == Origin::System).count();
+        let system = kinds
+            .iter()
+            .filter(|&&k| KINDS[k as usize].origin == Origin::System)
+            .count();
         assert!((800..1200).contains(&system), "system events: {system}");
         let failures = kinds
             .iter()
             .enumerate()
-            .filter(|(seed, &k)| render_value(&world, k, *seed as u64)["outcome"]["result"] == "FAILURE")
+            .filter(|(seed, &k)| {
+                render_value(&world, k, *seed as u64)["outcome"]["result"] == "FAILURE"
+            })
             .count();
         assert!(failures > 20, "failures: {failures}");
     }

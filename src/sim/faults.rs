@@ -150,7 +150,10 @@ mod tests {
         let mut plan = FaultPlan::default();
         plan.inject(Fault::Status(503), 2);
         plan.inject(Fault::TokenEndpointStatus(500), 1);
-        assert_eq!(plan.take(Endpoint::Token), Some(Fault::TokenEndpointStatus(500)));
+        assert_eq!(
+            plan.take(Endpoint::Token),
+            Some(Fault::TokenEndpointStatus(500))
+        );
         assert_eq!(plan.take(Endpoint::Token), None);
         assert_eq!(plan.take(Endpoint::Logs), Some(Fault::Status(503)));
         assert_eq!(plan.take(Endpoint::Logs), Some(Fault::Status(503)));
@@ -162,7 +165,9 @@ mod tests {
         let run = || {
             let mut plan = FaultPlan::default();
             plan.set_random(3, 0.5, vec![FaultKind::Status, FaultKind::MalformedBody]);
-            (0..50).map(|_| plan.take(Endpoint::Logs)).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| plan.take(Endpoint::Logs))
+                .collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());

@@ -17,7 +17,11 @@ impl EventFilter {
     pub(crate) fn parse(expr: &str) -> Option<EventFilter> {
         let mut any_of = Vec::new();
         for part in split_or(expr.trim()) {
-            let part = part.trim().trim_start_matches('(').trim_end_matches(')').trim();
+            let part = part
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim();
             let mut words = part.splitn(3, ' ');
             let (field, op, value) = (words.next()?, words.next()?, words.next()?.trim());
             if field != "eventType" {
@@ -59,10 +63,9 @@ mod tests {
 
     #[test]
     fn event_type_equality_and_prefix_with_or() {
-        let f = EventFilter::parse(
-            r#"eventType eq "user.session.start" or eventType sw "user.mfa.""#,
-        )
-        .unwrap();
+        let f =
+            EventFilter::parse(r#"eventType eq "user.session.start" or eventType sw "user.mfa.""#)
+                .unwrap();
         assert!(f.matches("user.session.start"));
         assert!(f.matches("user.mfa.factor.activate"));
         assert!(!f.matches("user.session.end"));

@@ -64,7 +64,9 @@ mod tests {
     #[test]
     fn unit_stays_in_half_open_interval() {
         let mut r = SplitMix::new(1);
-        assert!((0..10_000).map(|_| r.unit()).all(|u| (0.0..1.0).contains(&u)));
+        assert!((0..10_000)
+            .map(|_| r.unit())
+            .all(|u| (0.0..1.0).contains(&u)));
     }
 
     #[test]

@@ -11,8 +11,14 @@ use super::rng::SplitMix;
 use super::world::World;
 
 enum Body {
-    Generated { kind: u16, seed: u64 },
-    Raw { json: Arc<str>, event_type: Arc<str> },
+    Generated {
+        kind: u16,
+        seed: u64,
+    },
+    Raw {
+        json: Arc<str>,
+        event_type: Arc<str>,
+    },
 }
 
 struct Stored {
@@ -286,13 +292,20 @@ mod tests {
     fn polling_follows_persistence_order_and_always_has_a_next_position() {
         let log = log_with(&[100, 300, 200, 400]);
         let (f, k) = all();
-        let sel = Selection { filter: &f, keywords: &k };
+        let sel = Selection {
+            filter: &f,
+            keywords: &k,
+        };
         let first = log.poll(0, Some(150), &sel, 2);
         assert_eq!(first.seqs, vec![1, 2]);
-        let Some(After::Poll { next_seq }) = first.next else { panic!() };
+        let Some(After::Poll { next_seq }) = first.next else {
+            panic!()
+        };
         let rest = log.poll(next_seq as usize, None, &sel, 2);
         assert_eq!(rest.seqs, vec![3]);
-        let Some(After::Poll { next_seq }) = rest.next else { panic!() };
+        let Some(After::Poll { next_seq }) = rest.next else {
+            panic!()
+        };
         let caught_up = log.poll(next_seq as usize, None, &sel, 2);
         assert!(caught_up.seqs.is_empty());
         assert_eq!(caught_up.next, Some(After::Poll { next_seq: 4 }));
@@ -302,7 +315,10 @@ mod tests {
     fn bounded_window_orders_by_published_and_ends_without_next() {
         let log = log_with(&[100, 300, 200, 400, 250]);
         let (f, k) = all();
-        let sel = Selection { filter: &f, keywords: &k };
+        let sel = Selection {
+            filter: &f,
+            keywords: &k,
+        };
         let page = log.bounded(150, 400, false, None, &sel, 2);
         assert_eq!(page.seqs, vec![2, 4]);
         let page2 = log.bounded(150, 400, false, page.next, &sel, 2);
@@ -320,7 +336,10 @@ mod tests {
             serde_json::json!({"eventType": "user.session.end", "published": "2024-01-01T00:00:01.000Z"}),
         ]);
         let f = EventFilter::parse(r#"eventType eq "user.session.end""#).unwrap();
-        let sel = Selection { filter: &f, keywords: &[] };
+        let sel = Selection {
+            filter: &f,
+            keywords: &[],
+        };
         assert_eq!(log.poll(0, None, &sel, 10).seqs, vec![1]);
         let all = log.all_events();
         assert!(all[0]["uuid"].is_string());

@@ -41,26 +41,218 @@ macro_rules! city {
 }
 
 pub(crate) const CITIES: &[City] = &[
-    city!("San Francisco", "California", "United States", "94107", 37.7697, -122.3933, "73.15", 7922, "comcast", "comcast cable communications llc", "comcast.net"),
-    city!("Austin", "Texas", "United States", "78701", 30.2711, -97.7437, "24.28", 11427, "charter communications inc", "charter communications", "spectrum.com"),
-    city!("New York", "New York", "United States", "10001", 40.7484, -73.9967, "72.229", 12271, "charter communications inc", "spectrum", "rr.com"),
-    city!("Chicago", "Illinois", "United States", "60601", 41.8853, -87.6216, "98.213", 7018, "at&t services inc.", "at&t internet", "att.net"),
-    city!("Seattle", "Washington", "United States", "98101", 47.6101, -122.3344, "50.35", 20115, "charter communications", "charter", "charter.com"),
-    city!("Denver", "Colorado", "United States", "80202", 39.7525, -104.9995, "67.165", 7922, "comcast", "comcast cable communications llc", "comcast.net"),
-    city!("Boston", "Massachusetts", "United States", "02110", 42.3570, -71.0513, "71.232", 701, "verizon business", "verizon fios", "verizon.net"),
-    city!("Toronto", "Ontario", "Canada", "M5H", 43.6510, -79.3840, "99.230", 577, "bell canada", "bell canada", "bell.ca"),
-    city!("London", "England", "United Kingdom", "EC1A", 51.5205, -0.0977, "86.12", 2856, "british telecommunications plc", "bt", "btcentralplus.com"),
-    city!("Berlin", "Land Berlin", "Germany", "10115", 52.5323, 13.3846, "91.64", 3320, "deutsche telekom ag", "deutsche telekom", "telekom.de"),
-    city!("Bengaluru", "Karnataka", "India", "560001", 12.9762, 77.6033, "49.207", 24560, "bharti airtel ltd.", "airtel broadband", "airtelbroadband.in"),
-    city!("Sydney", "New South Wales", "Australia", "2000", -33.8688, 151.2093, "101.173", 1221, "telstra corporation", "telstra internet", "bigpond.net.au"),
+    city!(
+        "San Francisco",
+        "California",
+        "United States",
+        "94107",
+        37.7697,
+        -122.3933,
+        "73.15",
+        7922,
+        "comcast",
+        "comcast cable communications llc",
+        "comcast.net"
+    ),
+    city!(
+        "Austin",
+        "Texas",
+        "United States",
+        "78701",
+        30.2711,
+        -97.7437,
+        "24.28",
+        11427,
+        "charter communications inc",
+        "charter communications",
+        "spectrum.com"
+    ),
+    city!(
+        "New York",
+        "New York",
+        "United States",
+        "10001",
+        40.7484,
+        -73.9967,
+        "72.229",
+        12271,
+        "charter communications inc",
+        "spectrum",
+        "rr.com"
+    ),
+    city!(
+        "Chicago",
+        "Illinois",
+        "United States",
+        "60601",
+        41.8853,
+        -87.6216,
+        "98.213",
+        7018,
+        "at&t services inc.",
+        "at&t internet",
+        "att.net"
+    ),
+    city!(
+        "Seattle",
+        "Washington",
+        "United States",
+        "98101",
+        47.6101,
+        -122.3344,
+        "50.35",
+        20115,
+        "charter communications",
+        "charter",
+        "charter.com"
+    ),
+    city!(
+        "Denver",
+        "Colorado",
+        "United States",
+        "80202",
+        39.7525,
+        -104.9995,
+        "67.165",
+        7922,
+        "comcast",
+        "comcast cable communications llc",
+        "comcast.net"
+    ),
+    city!(
+        "Boston",
+        "Massachusetts",
+        "United States",
+        "02110",
+        42.3570,
+        -71.0513,
+        "71.232",
+        701,
+        "verizon business",
+        "verizon fios",
+        "verizon.net"
+    ),
+    city!(
+        "Toronto",
+        "Ontario",
+        "Canada",
+        "M5H",
+        43.6510,
+        -79.3840,
+        "99.230",
+        577,
+        "bell canada",
+        "bell canada",
+        "bell.ca"
+    ),
+    city!(
+        "London",
+        "England",
+        "United Kingdom",
+        "EC1A",
+        51.5205,
+        -0.0977,
+        "86.12",
+        2856,
+        "british telecommunications plc",
+        "bt",
+        "btcentralplus.com"
+    ),
+    city!(
+        "Berlin",
+        "Land Berlin",
+        "Germany",
+        "10115",
+        52.5323,
+        13.3846,
+        "91.64",
+        3320,
+        "deutsche telekom ag",
+        "deutsche telekom",
+        "telekom.de"
+    ),
+    city!(
+        "Bengaluru",
+        "Karnataka",
+        "India",
+        "560001",
+        12.9762,
+        77.6033,
+        "49.207",
+        24560,
+        "bharti airtel ltd.",
+        "airtel broadband",
+        "airtelbroadband.in"
+    ),
+    city!(
+        "Sydney",
+        "New South Wales",
+        "Australia",
+        "2000",
+        -33.8688,
+        151.2093,
+        "101.173",
+        1221,
+        "telstra corporation",
+        "telstra internet",
+        "bigpond.net.au"
+    ),
 ];
 
 /// Cities only seen when someone signs in from far away (impossible travel, threat sources).
 pub(crate) const FOREIGN_CITIES: &[City] = &[
-    city!("Lagos", "Lagos", "Nigeria", "100001", 6.4541, 3.3947, "105.112", 29465, "mtn nigeria", "mtn nigeria", "mtnnigeria.net"),
-    city!("Sao Paulo", "Sao Paulo", "Brazil", "01000", -23.5475, -46.6361, "177.92", 28573, "claro nxt telecomunicacoes", "claro", "claro.com.br"),
-    city!("Amsterdam", "North Holland", "Netherlands", "1012", 52.3740, 4.8897, "185.220", 60729, "zwiebelfreunde e.v.", "tor exit", "torproject.org"),
-    city!("Singapore", "Singapore", "Singapore", "018989", 1.2897, 103.8501, "159.89", 14061, "digitalocean llc", "digitalocean", "digitalocean.com"),
+    city!(
+        "Lagos",
+        "Lagos",
+        "Nigeria",
+        "100001",
+        6.4541,
+        3.3947,
+        "105.112",
+        29465,
+        "mtn nigeria",
+        "mtn nigeria",
+        "mtnnigeria.net"
+    ),
+    city!(
+        "Sao Paulo",
+        "Sao Paulo",
+        "Brazil",
+        "01000",
+        -23.5475,
+        -46.6361,
+        "177.92",
+        28573,
+        "claro nxt telecomunicacoes",
+        "claro",
+        "claro.com.br"
+    ),
+    city!(
+        "Amsterdam",
+        "North Holland",
+        "Netherlands",
+        "1012",
+        52.3740,
+        4.8897,
+        "185.220",
+        60729,
+        "zwiebelfreunde e.v.",
+        "tor exit",
+        "torproject.org"
+    ),
+    city!(
+        "Singapore",
+        "Singapore",
+        "Singapore",
+        "018989",
+        1.2897,
+        103.8501,
+        "159.89",
+        14061,
+        "digitalocean llc",
+        "digitalocean",
+        "digitalocean.com"
+    ),
 ];
 
 pub(crate) struct UserAgent {
@@ -174,7 +366,12 @@ impl World {
                     display_name: format!("{first} {last}"),
                     home,
                     agent: rng.below(USER_AGENTS.len()),
-                    ip: format!("{}.{}.{}", city.ip_prefix, rng.below(254) + 1, rng.below(254) + 1),
+                    ip: format!(
+                        "{}.{}.{}",
+                        city.ip_prefix,
+                        rng.below(254) + 1,
+                        rng.below(254) + 1
+                    ),
                     device_id: rng.okta_id("guo", 20),
                     device_name: format!("{}'s laptop", first),
                 }
@@ -197,7 +394,9 @@ impl World {
             .collect();
         World {
             users,
-            admins: (0..ADMIN_COUNT).map(|i| i * (USER_COUNT / ADMIN_COUNT)).collect(),
+            admins: (0..ADMIN_COUNT)
+                .map(|i| i * (USER_COUNT / ADMIN_COUNT))
+                .collect(),
             apps,
             groups,
             org_id: rng.okta_id("00o", 20),

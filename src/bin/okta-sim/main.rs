@@ -35,8 +35,12 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read --config {}: {e}", path.display()))?;
-            serde_json::from_str::<SimConfig>(&text)
-                .map_err(|e| anyhow::anyhow!("--config {} is not a valid simulator config: {e}", path.display()))?
+            serde_json::from_str::<SimConfig>(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "--config {} is not a valid simulator config: {e}",
+                    path.display()
+                )
+            })?
         }
         None => SimConfig::default(),
     };
