@@ -425,7 +425,7 @@ impl KindPicker {
 }
 
 pub(crate) fn uuid_for(seed: u64) -> String {
-    let mut rng = SplitMix::new(seed ^ 0x5EED_0F_0001);
+    let mut rng = SplitMix::new(seed ^ 0x005E_ED0F_0001);
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&rng.next_u64().to_le_bytes());

@@ -50,6 +50,10 @@ fn validation_error(param: &str) -> Response {
     okta_error(400, "E0000001", &format!("Api validation failed: {param}"))
 }
 
+fn rejected_param(param: &str) -> Box<Response> {
+    Box::new(validation_error(param))
+}
+
 fn set_header(r: &mut Response, name: &'static str, value: String) {
     if let Ok(v) = HeaderValue::from_str(&value) {
         r.headers_mut().append(HeaderName::from_static(name), v);
@@ -86,7 +90,7 @@ struct LogsQuery {
     carried: Vec<(String, String)>,
 }
 
-fn parse_query(shared: &Shared, raw: &str) -> Result<LogsQuery, Response> {
+fn parse_query(shared: &Shared, raw: &str) -> Result<LogsQuery, Box<Response>> {
     let mut q = LogsQuery {
         since: None,
         until: None,
@@ -100,24 +104,24 @@ fn parse_query(shared: &Shared, raw: &str) -> Result<LogsQuery, Response> {
     for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
             "since" => {
-                q.since = Some(parse_timestamp(&value).ok_or_else(|| validation_error("since"))?)
+                q.since = Some(parse_timestamp(&value).ok_or_else(|| rejected_param("since"))?)
             }
             "until" => {
-                q.until = Some(parse_timestamp(&value).ok_or_else(|| validation_error("until"))?)
+                q.until = Some(parse_timestamp(&value).ok_or_else(|| rejected_param("until"))?)
             }
             "after" => {
                 q.after = Some(
                     shared
                         .cursors
                         .decode(&value)
-                        .ok_or_else(|| validation_error("after"))?,
+                        .ok_or_else(|| rejected_param("after"))?,
                 );
                 continue;
             }
             "limit" => {
-                let limit: usize = value.parse().map_err(|_| validation_error("limit"))?;
+                let limit: usize = value.parse().map_err(|_| rejected_param("limit"))?;
                 if limit == 0 || limit > shared.max_page_size {
-                    return Err(validation_error("limit"));
+                    return Err(rejected_param("limit"));
                 }
                 q.limit = limit;
             }
@@ -125,12 +129,13 @@ fn parse_query(shared: &Shared, raw: &str) -> Result<LogsQuery, Response> {
                 q.descending = match value.as_ref() {
                     "ASCENDING" => false,
                     "DESCENDING" => true,
-                    _ => return Err(validation_error("sortOrder")),
+                    _ => return Err(rejected_param("sortOrder")),
                 }
             }
             "filter" => {
-                q.filter = EventFilter::parse(&value)
-                    .ok_or_else(|| okta_error(400, "E0000031", "Invalid search criteria."))?
+                q.filter = EventFilter::parse(&value).ok_or_else(|| {
+                    Box::new(okta_error(400, "E0000031", "Invalid search criteria."))
+                })?
             }
             "q" => q.keywords = value.split_whitespace().map(str::to_lowercase).collect(),
             _ => {}
@@ -139,7 +144,7 @@ fn parse_query(shared: &Shared, raw: &str) -> Result<LogsQuery, Response> {
     }
     if let (Some(s), Some(u)) = (q.since, q.until) {
         if s > u {
-            return Err(validation_error("since"));
+            return Err(rejected_param("since"));
         }
     }
     if !q.carried.iter().any(|(k, _)| k == "limit") {
@@ -190,7 +195,7 @@ async fn serve_logs(shared: &Shared, headers: &HeaderMap, raw: &str, quota: &Quo
     }
     let query = match parse_query(shared, raw) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let fault = shared.faults.lock().unwrap().take(Endpoint::Logs);
     match fault {
@@ -255,16 +260,24 @@ async fn serve_logs(shared: &Shared, headers: &HeaderMap, raw: &str, quota: &Quo
 
 /// A 200 whose body breaks off after half of it was sent.
 fn broken_stream(body: String) -> Response {
-    let half = Bytes::from(body.into_bytes()).slice(..);
-    let first = half.slice(..half.len() / 2);
-    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-        Ok(first),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "simulated connection drop",
-        )),
-    ];
-    let mut r = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    let bytes = Bytes::from(body.into_bytes());
+    let first = bytes.slice(..bytes.len() / 2);
+    // States: Some(Some(half)) sends the half, Some(None) breaks the stream, None ends it.
+    let chunks = futures_util::stream::unfold(Some(Some(first)), |state| async move {
+        match state? {
+            Some(chunk) => Some((Ok(chunk), Some(None))),
+            None => {
+                // Let the headers and the first half reach the client before the reset.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let reset = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated connection drop",
+                );
+                Some((Err(reset), None))
+            }
+        }
+    });
+    let mut r = Response::new(Body::from_stream(chunks));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
