@@ -1,5 +1,7 @@
 //! The AWS adapters against moto: the DynamoDB cursor store keeps the same contract as its
 //! twins, Kinesis receives exactly what was published, Secrets Manager maps its errors.
+//! The contract checks and fault injectors are test support behind the `simulator` feature.
+#![cfg(feature = "simulator")]
 
 mod support;
 
@@ -8,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use backon::ExponentialBuilder;
 use okta_ingest::cursor::dynamodb::DynamoCursorStore;
 use okta_ingest::cursor::{conformance, Claim, CursorError, CursorStore};
 use okta_ingest::secrets::secrets_manager::{SecretsManagerSource, DEFAULT_SECRET_ID_TEMPLATE};
 use okta_ingest::secrets::{SecretSource, SecretsError};
+use okta_ingest::sink::kinesis::faults::FaultyPutRecords;
 use okta_ingest::sink::kinesis::KinesisSink;
 use okta_ingest::sink::{EventSink, Record};
 use support::moto::{self, MotoServer};
@@ -188,4 +192,41 @@ async fn binary_secret_is_reported_empty() {
         source.fetch("acme").await,
         Err(SecretsError::Empty { .. })
     ));
+}
+
+#[tokio::test]
+async fn kinesis_partial_failures_resend_only_the_rejected_records() {
+    let server = MotoServer::start();
+    let config = server.sdk_config().await;
+    moto::create_stream(&config, "identity-events", 1).await;
+    let api = FaultyPutRecords::new(aws_sdk_kinesis::Client::new(&config));
+    api.throttle_calls(1);
+    api.reject_entries(30, "ProvisionedThroughputExceededException");
+    let sink = KinesisSink::with_api(api, "identity-events".into())
+        .with_backoff(ExponentialBuilder::new().with_min_delay(Duration::from_millis(5)));
+    let records: Vec<Record> = (0..120)
+        .map(|n| Record {
+            event_id: format!("uuid-{n:03}"),
+            partition_key: format!("00u{}", n % 3),
+            data: format!("{{\"uuid\":\"uuid-{n:03}\"}}\n").into_bytes(),
+        })
+        .collect();
+    let stats = sink
+        .publish(&records, Instant::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.calls, 3,
+        "throttled call, partial failure, resend of the rejected"
+    );
+    assert_eq!(stats.retried_records, 120 + 30);
+
+    let mut stored: Vec<Vec<u8>> = moto::read_all_records(&config, "identity-events")
+        .await
+        .into_iter()
+        .map(|r| r.data)
+        .collect();
+    stored.sort();
+    let expected: Vec<Vec<u8>> = records.into_iter().map(|r| r.data).collect();
+    assert_eq!(stored, expected, "every record exactly once");
 }
