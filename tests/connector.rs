@@ -26,16 +26,28 @@ async fn full_drain_delivers_every_human_event_exactly_once() {
     let drain = summary.drain.as_ref().unwrap();
     assert!(drain.caught_up, "{summary:?}");
     assert_eq!(drain.fetched, 4500);
-    assert!(drain.excluded_total() > 0, "the simulator mixes in system events");
+    assert!(
+        drain.excluded_total() > 0,
+        "the simulator mixes in system events"
+    );
     assert_eq!(drain.published + drain.excluded_total(), drain.fetched);
-    assert_eq!(rig.assert_nothing_missing(), 0, "no duplicates without failures");
+    assert_eq!(
+        rig.assert_nothing_missing(),
+        0,
+        "no duplicates without failures"
+    );
     for record in rig.sink.records().iter().take(500) {
         let event: serde_json::Value = serde_json::from_slice(&record.data).unwrap();
         assert_valid_total_event(&event);
         assert_eq!(event["event_id"], record.event_id.as_str());
     }
     // limit 1000: 5 pages of events and the empty page that says "caught up".
-    let logs = rig.sim.requests().iter().filter(|r| r.path == "/api/v1/logs").count();
+    let logs = rig
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/logs")
+        .count();
     assert_eq!(logs, 6, "requests ≤ ceil(N/1000) + 1");
     let item = rig.store.snapshot(CONNECTOR).unwrap();
     assert!(item.cursor.as_deref().unwrap().contains("after="));
@@ -48,7 +60,8 @@ async fn later_and_late_persisted_events_are_picked_up_by_the_next_poll() {
     let rig = Rig::start(sim_config(800, 2)).await;
     rig.poll().await.unwrap();
     rig.sim.append_events(300);
-    rig.sim.append_late_events(40, Duration::from_secs(3 * 3600));
+    rig.sim
+        .append_late_events(40, Duration::from_secs(3 * 3600));
     let summary = rig.poll().await.unwrap();
     assert_eq!(summary.drain.as_ref().unwrap().fetched, 340);
     assert_eq!(rig.assert_nothing_missing(), 0);
@@ -65,13 +78,23 @@ async fn sink_failure_mid_drain_loses_nothing_and_the_next_poll_resumes() {
     // it is not counted as a failure, but it stops at the unacknowledged page.
     let partial = rig.poll().await.expect("progress before the failure");
     assert_eq!(stop_reason(&partial), Some(StopReason::Failed));
-    assert!(partial.message.as_deref().unwrap().contains("injected fault"));
+    assert!(partial
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("injected fault"));
     let item = rig.store.snapshot(CONNECTOR).unwrap();
     assert_eq!(item.consecutive_failures, 0);
-    assert_eq!(item.delivered_total, partial.drain.as_ref().unwrap().published);
+    assert_eq!(
+        item.delivered_total,
+        partial.drain.as_ref().unwrap().published
+    );
     rig.poll_until_caught_up(3).await;
     let duplicates = rig.assert_nothing_missing();
-    assert!(duplicates > 0 && duplicates <= 1000, "only the unacknowledged page is replayed: {duplicates}");
+    assert!(
+        duplicates > 0 && duplicates <= 1000,
+        "only the unacknowledged page is replayed: {duplicates}"
+    );
 }
 
 #[tokio::test]
@@ -81,7 +104,10 @@ async fn failure_before_any_progress_counts_and_five_pause_the_connector() {
     for n in 1..=5 {
         let failed = rig.poll().await.expect_err("secret read fails");
         assert!(failed.message.unwrap().contains("injected") || n > 0);
-        assert_eq!(rig.store.snapshot(CONNECTOR).unwrap().consecutive_failures, n);
+        assert_eq!(
+            rig.store.snapshot(CONNECTOR).unwrap().consecutive_failures,
+            n
+        );
     }
     let item = rig.store.snapshot(CONNECTOR).unwrap();
     assert!(item.paused.is_some(), "paused after 5 consecutive failures");
@@ -89,9 +115,16 @@ async fn failure_before_any_progress_counts_and_five_pause_the_connector() {
     let before = rig.sim.requests().len();
     let paused = rig.poll().await.unwrap();
     assert_eq!(paused.outcome, "paused");
-    assert_eq!(rig.sim.requests().len(), before, "a paused connector calls Okta no more");
+    assert_eq!(
+        rig.sim.requests().len(),
+        before,
+        "a paused connector calls Okta no more"
+    );
 
-    let resumed = rig.invoke(Action::Resume, Duration::from_secs(5)).await.unwrap();
+    let resumed = rig
+        .invoke(Action::Resume, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(resumed.state.as_ref().unwrap().consecutive_failures, 0);
     rig.poll_until_caught_up(2).await;
     rig.assert_nothing_missing();
@@ -100,12 +133,22 @@ async fn failure_before_any_progress_counts_and_five_pause_the_connector() {
 #[tokio::test]
 async fn revoked_credentials_pause_at_once() {
     let rig = Rig::start(sim_config(100, 5)).await;
-    rig.secrets.set(CONNECTOR, &serde_json::json!({"org_url": rig.sim.base_url(),
-        "auth": {"type": "ssws", "token": "00revoked-or-never-valid-token-000000"}}).to_string());
+    rig.secrets.set(
+        CONNECTOR,
+        &serde_json::json!({"org_url": rig.sim.base_url(),
+        "auth": {"type": "ssws", "token": "00revoked-or-never-valid-token-000000"}})
+        .to_string(),
+    );
     let failed = rig.poll().await.expect_err("auth rejected");
-    assert!(failed.message.as_deref().unwrap().contains("E0000011"), "{failed:?}");
+    assert!(
+        failed.message.as_deref().unwrap().contains("E0000011"),
+        "{failed:?}"
+    );
     let item = rig.store.snapshot(CONNECTOR).unwrap();
-    assert!(item.paused.is_some(), "no point burning five tries on revoked credentials");
+    assert!(
+        item.paused.is_some(),
+        "no point burning five tries on revoked credentials"
+    );
     assert!(item.cursor.is_none());
 }
 
@@ -115,9 +158,14 @@ async fn rotated_secret_is_picked_up_after_an_auth_failure() {
     let good = support::rig::ssws_secret(&rig.sim);
     rig.secrets.set(CONNECTOR, &good.replace("00sim", "00old"));
     // The cache holds the stale secret; rotation happens in the secret store.
-    let _ = rig.invoke(Action::TestConnection, Duration::from_secs(5)).await;
+    let _ = rig
+        .invoke(Action::TestConnection, Duration::from_secs(5))
+        .await;
     rig.secrets.set(CONNECTOR, &good);
-    let summary = rig.poll().await.expect("re-reading the secret heals the auth failure");
+    let summary = rig
+        .poll()
+        .await
+        .expect("re-reading the secret heals the auth failure");
     assert!(summary.drain.as_ref().unwrap().caught_up);
     rig.assert_nothing_missing();
 }
@@ -128,7 +176,10 @@ async fn overlapping_invocations_never_both_drain() {
     rig.sim.inject(Fault::Delay(Duration::from_millis(300)), 3);
     let (a, b) = tokio::join!(rig.poll(), rig.poll());
     let outcomes = [a.unwrap().outcome, b.unwrap().outcome];
-    assert!(outcomes.contains(&"ok") && outcomes.contains(&"lease_held"), "{outcomes:?}");
+    assert!(
+        outcomes.contains(&"ok") && outcomes.contains(&"lease_held"),
+        "{outcomes:?}"
+    );
     assert_eq!(rig.assert_nothing_missing(), 0);
 }
 
@@ -144,7 +195,11 @@ async fn stolen_lease_cannot_move_the_cursor() {
     };
     let (summary, ()) = tokio::join!(rig.poll(), thief);
     let summary = summary.unwrap();
-    assert_eq!(stop_reason(&summary), Some(StopReason::LeaseLost), "{summary:?}");
+    assert_eq!(
+        stop_reason(&summary),
+        Some(StopReason::LeaseLost),
+        "{summary:?}"
+    );
     let item = rig.store.snapshot(CONNECTOR).unwrap();
     assert_eq!(item.lease_owner.as_deref(), Some("another-invocation"));
     assert!(item.cursor.is_none(), "the fenced checkpoint did not land");
@@ -153,7 +208,8 @@ async fn stolen_lease_cannot_move_the_cursor() {
 #[tokio::test]
 async fn time_budget_is_respected() {
     let rig = Rig::start(sim_config(5000, 9)).await;
-    rig.sim.inject(Fault::Delay(Duration::from_millis(700)), 100);
+    rig.sim
+        .inject(Fault::Delay(Duration::from_millis(700)), 100);
     let started = std::time::Instant::now();
     let summary = rig.invoke(Action::Poll, Duration::from_secs(2)).await;
     let elapsed = started.elapsed();
@@ -187,9 +243,15 @@ async fn malformed_page_is_refused_without_moving_the_cursor() {
 #[tokio::test]
 async fn bad_secret_is_a_clear_error_and_touches_no_cursor() {
     let rig = Rig::start(sim_config(10, 11)).await;
-    rig.secrets.set(CONNECTOR, r#"{"org_url": "http://evil.example.com", "auth": {"type": "ssws", "token": "x"}}"#);
+    rig.secrets.set(
+        CONNECTOR,
+        r#"{"org_url": "http://evil.example.com", "auth": {"type": "ssws", "token": "x"}}"#,
+    );
     let failed = rig.poll().await.expect_err("bad org url");
-    assert!(failed.message.as_deref().unwrap().contains("org_url"), "{failed:?}");
+    assert!(
+        failed.message.as_deref().unwrap().contains("org_url"),
+        "{failed:?}"
+    );
     assert!(rig.store.snapshot(CONNECTOR).unwrap().cursor.is_none());
     assert!(rig.sim.requests().is_empty(), "nothing was sent anywhere");
 }
@@ -211,20 +273,48 @@ async fn backfill_uses_its_own_cursor_and_leaves_the_live_one_alone() {
     rig.poll().await.unwrap();
     let live = rig.store.snapshot(CONNECTOR).unwrap();
     rig.sink.records();
-    let request = BackfillRequest { days: Some(1), ..Default::default() };
-    let summary = rig.invoke(Action::Backfill(request), Duration::from_secs(30)).await.unwrap();
+    let request = BackfillRequest {
+        days: Some(1),
+        ..Default::default()
+    };
+    let summary = rig
+        .invoke(Action::Backfill(request), Duration::from_secs(30))
+        .await
+        .unwrap();
     let progress = summary.backfill.as_ref().expect("progress reported");
     assert!(progress.complete, "{summary:?}");
     assert_eq!(progress.done_fraction, 1.0);
-    assert_eq!(rig.store.snapshot(CONNECTOR).unwrap().cursor, live.cursor, "live cursor untouched");
-    let backfill = rig.store.load(&format!("{CONNECTOR}#backfill")).await.unwrap().unwrap();
-    assert_eq!(backfill.cursor.as_deref(), Some(okta_ingest::drain::BACKFILL_DONE));
+    assert_eq!(
+        rig.store.snapshot(CONNECTOR).unwrap().cursor,
+        live.cursor,
+        "live cursor untouched"
+    );
+    let backfill = rig
+        .store
+        .load(&format!("{CONNECTOR}#backfill"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        backfill.cursor.as_deref(),
+        Some(okta_ingest::drain::BACKFILL_DONE)
+    );
     // Backfill and live overlap; every event arrived, the overlap twice (dedupe by uuid).
     let duplicates = rig.assert_nothing_missing();
     assert_eq!(duplicates as u64, backfill.delivered_total);
     // A finished backfill is not read again.
-    let again = rig.invoke(Action::Backfill(BackfillRequest::default()), Duration::from_secs(30)).await.unwrap();
-    assert_eq!(again.drain.as_ref().unwrap().fetched, 1200, "a new window starts a new backfill");
+    let again = rig
+        .invoke(
+            Action::Backfill(BackfillRequest::default()),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.drain.as_ref().unwrap().fetched,
+        1200,
+        "a new window starts a new backfill"
+    );
     let _ = Arc::clone(&rig.sink);
 }
 
@@ -233,13 +323,20 @@ async fn disable_pauses_and_resume_continues_from_the_stored_cursor() {
     let rig = Rig::start(sim_config(500, 14)).await;
     rig.poll().await.unwrap();
     let disabled = rig
-        .invoke(Action::Disable { reason: "maintenance".into() }, Duration::from_secs(5))
+        .invoke(
+            Action::Disable {
+                reason: "maintenance".into(),
+            },
+            Duration::from_secs(5),
+        )
         .await
         .unwrap();
     assert!(disabled.state.as_ref().unwrap().paused);
     rig.sim.append_events(250);
     assert_eq!(rig.poll().await.unwrap().outcome, "paused");
-    rig.invoke(Action::Resume, Duration::from_secs(5)).await.unwrap();
+    rig.invoke(Action::Resume, Duration::from_secs(5))
+        .await
+        .unwrap();
     let resumed = rig.poll().await.unwrap();
     assert_eq!(resumed.drain.as_ref().unwrap().fetched, 250);
     assert_eq!(rig.assert_nothing_missing(), 0);
@@ -248,9 +345,15 @@ async fn disable_pauses_and_resume_continues_from_the_stored_cursor() {
 #[tokio::test]
 async fn test_connection_counts_recent_events() {
     let rig = Rig::start(sim_config(700, 15)).await;
-    let summary = rig.invoke(Action::TestConnection, Duration::from_secs(10)).await.unwrap();
+    let summary = rig
+        .invoke(Action::TestConnection, Duration::from_secs(10))
+        .await
+        .unwrap();
     let report = serde_json::to_value(summary.connection.as_ref().unwrap()).unwrap();
     assert_eq!(report["events_last_24h"], 700);
     assert_eq!(report["auth_mode"], "ssws");
-    assert!(rig.store.snapshot(CONNECTOR).is_none(), "test_connection touches no cursor");
+    assert!(
+        rig.store.snapshot(CONNECTOR).is_none(),
+        "test_connection touches no cursor"
+    );
 }

@@ -20,7 +20,8 @@ use tokio::time::Instant;
 pub const CONNECTOR: &str = "acme";
 pub const SSWS_TOKEN: &str = "00sim-ssws-token-0123456789abcdef";
 
-pub type TestConnector = Connector<Arc<MemorySecretSource>, Arc<MemoryCursorStore>, Arc<MemorySink>>;
+pub type TestConnector =
+    Connector<Arc<MemorySecretSource>, Arc<MemoryCursorStore>, Arc<MemorySink>>;
 
 /// Settings for tests: the simulator on loopback, quick backoff, small margins.
 pub fn test_settings() -> RunSettings {
@@ -74,7 +75,13 @@ impl Rig {
         let store = Arc::new(MemoryCursorStore::new());
         let sink = Arc::new(MemorySink::new());
         let connector = Connector::new(secrets.clone(), store.clone(), sink.clone(), settings);
-        Rig { sim, secrets, store, sink, connector }
+        Rig {
+            sim,
+            secrets,
+            store,
+            sink,
+            connector,
+        }
     }
 
     pub async fn invoke(&self, action: Action, budget: Duration) -> Result<Summary, Summary> {
@@ -82,7 +89,9 @@ impl Rig {
             connector_id: ConnectorId::parse(CONNECTOR).unwrap(),
             action,
         };
-        self.connector.handle(&invocation, Instant::now() + budget).await
+        self.connector
+            .handle(&invocation, Instant::now() + budget)
+            .await
     }
 
     pub async fn poll(&self) -> Result<Summary, Summary> {
@@ -131,7 +140,10 @@ impl Rig {
     pub fn assert_nothing_missing(&self) -> usize {
         let delivered = self.delivered();
         let expected = self.expected_ids();
-        let missing: Vec<_> = expected.iter().filter(|id| !delivered.contains_key(*id)).collect();
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|id| !delivered.contains_key(*id))
+            .collect();
         assert!(
             missing.is_empty(),
             "{} of {} events missing, e.g. {:?}",
@@ -139,8 +151,14 @@ impl Rig {
             expected.len(),
             missing.iter().take(3).collect::<Vec<_>>()
         );
-        let unexpected: Vec<_> = delivered.keys().filter(|id| !expected.contains(*id)).collect();
-        assert!(unexpected.is_empty(), "delivered events that should be excluded: {unexpected:?}");
+        let unexpected: Vec<_> = delivered
+            .keys()
+            .filter(|id| !expected.contains(*id))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "delivered events that should be excluded: {unexpected:?}"
+        );
         delivered.values().map(|n| n - 1).sum()
     }
 }
