@@ -46,6 +46,8 @@ pub enum RunError {
     Drain(#[from] DrainError),
     #[error(transparent)]
     Cursor(#[from] crate::cursor::CursorError),
+    #[error(transparent)]
+    Invocation(#[from] crate::invocation::InvocationError),
 }
 
 /// The JSON result of an invocation (also logged as one line).
@@ -291,13 +293,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
             return Ok(());
         };
         let now = OffsetDateTime::now_utc();
-        let requested = match request {
-            Some(request) => Some(request.window(now).map_err(|err| {
-                RunError::Drain(DrainError::Okta(OktaError::Config(err.to_string())))
-            })),
-            None => None,
-        }
-        .transpose();
+        let requested = request.map(|r| r.window(now)).transpose();
         let requested = match requested {
             Ok(window) => window,
             Err(err) => {
@@ -309,7 +305,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                         now,
                     )
                     .await?;
-                return Err(err);
+                return Err(err.into());
             }
         };
         let complete = stored.cursor.as_deref() == Some(BACKFILL_DONE);

@@ -1,6 +1,8 @@
 //! Validation of normalized events against docs/schema/total-event-v1.json.
 //! Include with `#[path = "support/schema.rs"] mod schema;`.
 
+#![allow(dead_code)]
+
 use std::sync::OnceLock;
 
 fn validator() -> &'static jsonschema::Validator {
