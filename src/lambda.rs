@@ -21,20 +21,25 @@ const MAX_LAMBDA_RUN: Duration = Duration::from_secs(15 * 60);
 
 pub type LambdaConnector = Connector<SecretsManagerSource, DynamoCursorStore, KinesisSink>;
 
-/// Builds the connector from the environment; fails with a message naming the bad variable.
+/// Builds the connector with the AWS configuration of the environment (`AWS_ENDPOINT_URL`
+/// points it at a local emulator).
 pub async fn init(settings: &Settings) -> LambdaConnector {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    connector(settings, &aws)
+}
+
+pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConnector {
     Connector::new(
         SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&aws),
+            aws_sdk_secretsmanager::Client::new(aws),
             settings.secret_id_template.clone(),
         ),
         DynamoCursorStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
+            aws_sdk_dynamodb::Client::new(aws),
             settings.cursor_table.clone(),
         ),
         KinesisSink::new(
-            aws_sdk_kinesis::Client::new(&aws),
+            aws_sdk_kinesis::Client::new(aws),
             settings.event_stream.clone(),
         ),
         settings.run.clone(),
