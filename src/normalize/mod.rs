@@ -1,6 +1,18 @@
-//! Raw Okta LogEvent → TOTAL normalized event (schema v1).
+//! Raw Okta LogEvent → TOTAL normalized event (schema v1, see docs/schema.md).
 
+pub mod catalog;
+pub mod debug_data;
+pub mod event;
+mod timestamp;
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
+
+use crate::okta::model::{self, LogEvent, Text};
+use catalog::{Catalog, CatalogEntry, Classification, SubjectRule};
+use event::{OutcomeResult, Severity, SubjectSource, TotalEvent, SCHEMA_VERSION};
 
 /// Which event types are published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -63,19 +75,6 @@ pub struct Exclusion {
     pub detail: String,
 }
 
-pub mod catalog;
-pub mod debug_data;
-pub mod event;
-mod timestamp;
-
-use std::borrow::Cow;
-
-use serde_json::value::RawValue;
-
-use crate::okta::model::{self, LogEvent, Text};
-use catalog::{Catalog, CatalogEntry, Classification, SubjectRule};
-use event::{OutcomeResult, Severity, SubjectSource, TotalEvent, SCHEMA_VERSION};
-
 /// Turns raw Okta LogEvents into TOTAL v1 events. Cheap to share; holds no per-event state.
 #[derive(Debug, Clone)]
 pub struct Normalizer {
@@ -122,7 +121,8 @@ impl Normalizer {
             event.subject.id.clone().unwrap_or_default().into_owned(),
             published,
         );
-        // Serializing owned, finite data into a Vec cannot fail.
+        // Writing to a Vec fails only for non-string map keys, which v1 has none of; report
+        // rather than panic should that ever change.
         if let Err(e) = serde_json::to_writer(&mut *out, &event) {
             return Err(exclusion(ExclusionReason::Malformed, &event, e.to_string()));
         }
