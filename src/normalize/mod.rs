@@ -124,7 +124,12 @@ impl Normalizer {
         // Writing to a Vec fails only for non-string map keys, which v1 has none of; report
         // rather than panic should that ever change.
         if let Err(e) = serde_json::to_writer(&mut *out, &event) {
-            return Err(exclusion(ExclusionReason::Malformed, &event, e.to_string()));
+            return Err(Exclusion {
+                reason: ExclusionReason::Malformed,
+                event_id: Some(keys.0),
+                event_type: Some(event.event_type.into_owned()),
+                detail: format!("could not serialize the normalized event: {e}"),
+            });
         }
         out.push(b'\n');
         Ok(keys)
@@ -202,15 +207,6 @@ impl Normalizer {
             ));
         };
         Ok((event, published))
-    }
-}
-
-fn exclusion(reason: ExclusionReason, event: &TotalEvent<'_>, detail: String) -> Exclusion {
-    Exclusion {
-        reason,
-        event_id: Some(event.event_id.clone().into_owned()),
-        event_type: Some(event.event_type.clone().into_owned()),
-        detail,
     }
 }
 
@@ -607,6 +603,26 @@ mod tests {
         assert!(text.contains(r#""published":"2024-05-01T12:00:00.100Z""#));
         assert!(text.contains(r#""ingested_at":"2024-05-01T12:00:30.500Z""#));
         assert!(text.contains(r#""raw":null"#));
+    }
+
+    #[test]
+    fn normalize_into_appends_one_line_per_event_to_the_buffer() {
+        let n = normalizer(CatalogPolicy::Catalog);
+        let mut out = Vec::new();
+        let first = raw("user.session.start", ALICE, "[]");
+        let second = raw("user.account.privilege.grant", ADMIN, &format!("[{ALICE}]"));
+        let (id, key, _) = n.normalize_into(&first, INGESTED, &mut out).unwrap();
+        assert_eq!((id.as_str(), key.as_str()), ("u-1", "00u-alice"));
+        n.normalize_into(&second, INGESTED, &mut out).unwrap();
+        let blocked = raw("security.request.blocked", SYSTEM, "[]");
+        assert!(n.normalize_into(&blocked, INGESTED, &mut out).is_err());
+        let lines: Vec<serde_json::Value> = out
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["actor"]["id"], "00u-admin");
     }
 
     #[test]
