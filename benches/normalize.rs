@@ -7,6 +7,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
+use okta_ingest::okta::model::LogEvent;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -85,6 +86,25 @@ fn bench_normalize(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Where the time goes: parsing alone, then parse + classify + map without serializing.
+    let mut stages = c.benchmark_group("normalize_stages");
+    stages.throughput(Throughput::Elements(corpus.len() as u64));
+    stages.bench_function("parse", |b| {
+        b.iter(|| {
+            for raw in &corpus {
+                black_box(serde_json::from_str::<LogEvent>(black_box(raw)).ok());
+            }
+        })
+    });
+    stages.bench_function("to_event", |b| {
+        b.iter(|| {
+            for raw in &corpus {
+                black_box(normalizer.to_event(black_box(raw), now).ok());
+            }
+        })
+    });
+    stages.finish();
 }
 
 criterion_group!(benches, bench_normalize);

@@ -1,6 +1,18 @@
-//! Raw Okta LogEvent → TOTAL normalized event (schema v1).
+//! Raw Okta LogEvent → TOTAL normalized event (schema v1, see docs/schema.md).
 
+pub mod catalog;
+pub mod debug_data;
+pub mod event;
+mod timestamp;
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
+
+use crate::okta::model::{self, LogEvent, Text};
+use catalog::{Catalog, CatalogEntry, Classification, SubjectRule};
+use event::{OutcomeResult, Severity, SubjectSource, TotalEvent, SCHEMA_VERSION};
 
 /// Which event types are published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -63,19 +75,6 @@ pub struct Exclusion {
     pub detail: String,
 }
 
-pub mod catalog;
-pub mod debug_data;
-pub mod event;
-mod timestamp;
-
-use std::borrow::Cow;
-
-use serde_json::value::RawValue;
-
-use crate::okta::model::{self, LogEvent, Text};
-use catalog::{Catalog, CatalogEntry, Classification, SubjectRule};
-use event::{OutcomeResult, Severity, SubjectSource, TotalEvent, SCHEMA_VERSION};
-
 /// Turns raw Okta LogEvents into TOTAL v1 events. Cheap to share; holds no per-event state.
 #[derive(Debug, Clone)]
 pub struct Normalizer {
@@ -97,7 +96,9 @@ impl Normalizer {
         raw: &str,
         ingested_at: OffsetDateTime,
     ) -> Result<NormalizedRecord, Exclusion> {
-        let mut json = Vec::with_capacity(raw.len() + 256);
+        // The v1 line runs a few hundred bytes longer than compact Okta JSON (fixed shape,
+        // explicit nulls); sizing for that avoids a regrow-and-copy per event.
+        let mut json = Vec::with_capacity(raw.len() + 1024);
         let (event_id, partition_key, published) =
             self.normalize_into(raw, ingested_at, &mut json)?;
         Ok(NormalizedRecord {
@@ -122,9 +123,15 @@ impl Normalizer {
             event.subject.id.clone().unwrap_or_default().into_owned(),
             published,
         );
-        // Serializing owned, finite data into a Vec cannot fail.
+        // Writing to a Vec fails only for non-string map keys, which v1 has none of; report
+        // rather than panic should that ever change.
         if let Err(e) = serde_json::to_writer(&mut *out, &event) {
-            return Err(exclusion(ExclusionReason::Malformed, &event, e.to_string()));
+            return Err(Exclusion {
+                reason: ExclusionReason::Malformed,
+                event_id: Some(keys.0),
+                event_type: Some(event.event_type.into_owned()),
+                detail: format!("could not serialize the normalized event: {e}"),
+            });
         }
         out.push(b'\n');
         Ok(keys)
@@ -202,15 +209,6 @@ impl Normalizer {
             ));
         };
         Ok((event, published))
-    }
-}
-
-fn exclusion(reason: ExclusionReason, event: &TotalEvent<'_>, detail: String) -> Exclusion {
-    Exclusion {
-        reason,
-        event_id: Some(event.event_id.clone().into_owned()),
-        event_type: Some(event.event_type.clone().into_owned()),
-        detail,
     }
 }
 
@@ -607,6 +605,26 @@ mod tests {
         assert!(text.contains(r#""published":"2024-05-01T12:00:00.100Z""#));
         assert!(text.contains(r#""ingested_at":"2024-05-01T12:00:30.500Z""#));
         assert!(text.contains(r#""raw":null"#));
+    }
+
+    #[test]
+    fn normalize_into_appends_one_line_per_event_to_the_buffer() {
+        let n = normalizer(CatalogPolicy::Catalog);
+        let mut out = Vec::new();
+        let first = raw("user.session.start", ALICE, "[]");
+        let second = raw("user.account.privilege.grant", ADMIN, &format!("[{ALICE}]"));
+        let (id, key, _) = n.normalize_into(&first, INGESTED, &mut out).unwrap();
+        assert_eq!((id.as_str(), key.as_str()), ("u-1", "00u-alice"));
+        n.normalize_into(&second, INGESTED, &mut out).unwrap();
+        let blocked = raw("security.request.blocked", SYSTEM, "[]");
+        assert!(n.normalize_into(&blocked, INGESTED, &mut out).is_err());
+        let lines: Vec<serde_json::Value> = out
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["actor"]["id"], "00u-admin");
     }
 
     #[test]
