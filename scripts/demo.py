@@ -120,7 +120,7 @@ def run(procs, work):
     procs.start("okta-sim", [str(target / "debug" / "okta-sim"), "--port", str(sim_port),
                              "--config", str(work / "sim.json")], stdout=subprocess.DEVNULL)
     sim_url = f"http://127.0.0.1:{sim_port}"
-    wait_http(f"{sim_url}/__sim/events?count_only=true")
+    wait_http(f"{sim_url}/__sim/requests")
 
     endpoint = f"http://127.0.0.1:{moto_port}"
     aws = dict(endpoint_url=endpoint, region_name=REGION,
