@@ -1,6 +1,9 @@
 #![cfg(feature = "simulator")]
 //! The simulator behaves like Okta's System Log and token endpoint, as the connector relies on.
 
+#[path = "support/keys.rs"]
+mod keys;
+use keys::{RSA_N, RSA_PEM};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,8 +16,6 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 // Keys made for these tests only.
-const RSA_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCaHh520GCyXanv\nFLWFZGsJHAiP3jHLwIAygHVR+4QyOPE5SIR1FSaPShIJHZIQixtatDD01bJ7CeDy\n6nGvLgHAjNEgxXjEiLgC6Hf02ko6CaIV4ClKQMzqXOlvpGVF58L2wwhtNuRTFXUA\nFqS3AGaSes7cx9zOKOKIvqd9da9eHug/OiorFSXHeEtOSDOg9y725CclyI1d5I0H\ngBjsJ3wO7zvtUNJrVb0+z8BQaFIFkUJfKmt4qxrUlJZD+z1/kQBczVT5lbBIvuQI\nG3AE/Xiv8VUUBz6OcuZYS2epF4zY/b4WMpMMq0ZTILqH5gq5zP72UuzMnQoCCGaV\nQz9jjGyrAgMBAAECggEAKFgiGXBLH+YtCg0dx6GV83iHNUIxPulRpebCz4dL/+mw\nHBLDufKjeXcmaYR4LCR+MKxi9HTMmDDp1i1RPU6J3uH+DNok1y4DHZ/FZy+NpsvG\nxns709hKzD8uTK94Y2hcPUSo/A4Wjzlau38x90X/k/DaHimjv8QsKSffqJQaKET+\nx/obqKeGI3JxJbgp/+FSAf4+IYZdIbhcPwEOB5kJO6cbE9vlSIzlL/RypLQwlr5i\n4oT0dpCAqNhXSfAwtVYwrv4scKm3l/jy4Bqp6mYkXFpaZr6WNPgttu4tYRK7h47s\n5bA0xYChjBsWvmDq0eWeYOq96i1fvFR2gjn2t1vBAQKBgQDT/8x0lbWGWY3lBmyf\nziH+dmqd/+P5skKxSVH1vA1lPeQkpnvoJwgJUXxmhnM+AnSzPAueuduKzV5T9oDG\nkrthfrdzFJK2hUl5wCLL4u5KPXmILwC3bL7XzqM6FTBxCP1kVlu9ypWb+gh9PuSX\nHRp5ILFl1qI8qJd8zNwLKxTNoQKBgQC6GuLw7nCISTL4g0l3aV/+nQBthCHWGfjp\nx2mSIynk2QlRuey2oWI1nY7/4dmK/ENFpfU2dY9KaY/oYRBM8SX9VdX3KSSEJ14Y\nMexvSy7k3/REff1w7ztUFkhQr2rFOzkqlke5qDBrbSPlSKcRFeqQuDAyqxUYh8Fy\n9uSIqKSeywKBgAm0U++iSsTzpIMvYBmQng2/7fF9nTn45wSmjpHpIdPYmXD0Dgf6\ngWurxz4KOYxFIIJz5TRG3b3k2MSPLCXq4Zj86/jgoDaqs0pXeUBMCwxq8/0/6ZB7\n8eB/HQmznpwOBUtqiJiPhXm2YF0bW+tu8Z9J19UJljOgpA6achgwyKsBAoGBAKzv\n9xs0N1YtzzOnrElOnmmXs6IROvAdynRTXgLysid6l3Jed11usjhoZU3arbC9ojXC\ndg9ZRwI6/gNOzzrwjADSFrZKgShc/M829SKmlrkQc4iCG1UqudL1sdVobKtC0WiF\npbkcVYI+NTEHRlhWKVa6Ee/DkyLsZBNU4iErtW3pAoGATeBx/YnJFls/pAdWeFAA\ngv6If9WtmT/XjEgaTtfnS64wvtu2gyUmR4NuhttCFYuVPSV/lEBpZTeC/pmlRvzO\nixn2dD7P8WVe8Kw9LvxwtX80PE3JJWgyzvacBGHubbfZj4swnizdaRlwhTfpCGE0\nJTdHUdIjZuqN1UWyQh6PNKY=\n-----END PRIVATE KEY-----\n";
-const RSA_N: &str = "mh4edtBgsl2p7xS1hWRrCRwIj94xy8CAMoB1UfuEMjjxOUiEdRUmj0oSCR2SEIsbWrQw9NWyewng8upxry4BwIzRIMV4xIi4Auh39NpKOgmiFeApSkDM6lzpb6RlRefC9sMIbTbkUxV1ABaktwBmknrO3MfczijiiL6nfXWvXh7oPzoqKxUlx3hLTkgzoPcu9uQnJciNXeSNB4AY7Cd8Du877VDSa1W9Ps_AUGhSBZFCXypreKsa1JSWQ_s9f5EAXM1U-ZWwSL7kCBtwBP14r_FVFAc-jnLmWEtnqReM2P2-FjKTDKtGUyC6h-YKucz-9lLszJ0KAghmlUM_Y4xsqw";
 const EC_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgaYuBlrkDM0puBRZr\nqBvtDNNNt9z8svx6g8avPvU4aZ+hRANCAATD3uDy7jCoK1FrtgCWlXbsTitV2F2J\njRKmtkPbsGgf6KicDUh1s4NzyBcsC46uzQBAGxbyJlJCRNrPQaHm5fP4\n-----END PRIVATE KEY-----\n";
 const EC_X: &str = "w97g8u4wqCtRa7YAlpV27E4rVdhdiY0SprZD27BoH-g";
 const EC_Y: &str = "qJwNSHWzg3PIFywLjq7NAEAbFvImUkJE2s9Boebl8_g";

@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests.
 
+pub mod keys;
 pub mod moto;
 #[cfg(feature = "simulator")]
 pub mod rig;
