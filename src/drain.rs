@@ -88,6 +88,10 @@ pub struct DrainReport {
     pub newest_published: Option<OffsetDateTime>,
     /// The drain restarted from the oldest retained event because its cursor had aged out.
     pub restarted_beyond_retention: bool,
+    /// Records of the failed page that already reached the sink without the cursor moving
+    /// past them: the next run publishes them again. Exact when the sink says how many records
+    /// it acknowledged, otherwise the whole page (an upper bound).
+    pub duplicates_replayed: u64,
     #[serde(skip)]
     pub error: Option<DrainError>,
 }
@@ -197,6 +201,7 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
             };
             let (published, following) = tokio::join!(publish, fetch_next);
             if let Err(err) = published {
+                report.duplicates_replayed += delivered_before_failure(&err, records.len());
                 return fail(report, err.into());
             }
             report.published += records.len() as u64;
@@ -218,6 +223,8 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
                 };
                 let now = OffsetDateTime::now_utc();
                 if let Err(err) = self.store.checkpoint(lease, &update, now).await {
+                    // The page is in the sink but the cursor did not move: all of it replays.
+                    report.duplicates_replayed += records.len() as u64;
                     let lost = matches!(err, CursorError::LeaseLost { .. });
                     let mut report = fail(report, err.into());
                     if lost {
@@ -229,6 +236,14 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
                 report.cursor_advanced = true;
                 position = Some(new_position);
             }
+            tracing::debug!(
+                page = report.pages,
+                events = page.events.len(),
+                published = records.len(),
+                body_bytes = page.body_bytes,
+                has_next = next.is_some(),
+                "page delivered"
+            );
 
             if next.is_none() {
                 report.stop_reason = Some(match kind {
@@ -366,6 +381,18 @@ fn raw_line(raw: &str) -> Vec<u8> {
     line.extend_from_slice(raw.as_bytes());
     line.push(b'\n');
     line
+}
+
+/// How many records of a failed publish reached the sink anyway.
+fn delivered_before_failure(err: &SinkError, records: usize) -> u64 {
+    let delivered = match err {
+        // Checked before anything is sent.
+        SinkError::OversizeRecord { .. } => 0,
+        SinkError::Incomplete { unacknowledged, .. } => records.saturating_sub(*unacknowledged),
+        // Unknown: any of them may have landed.
+        SinkError::Service(_) => records,
+    };
+    delivered as u64
 }
 
 fn fail(mut report: DrainReport, err: DrainError) -> DrainReport {

@@ -297,11 +297,7 @@ impl OktaClient {
         if status.is_success() {
             let headers = response.headers().clone();
             let body = self.read_body(response).await?;
-            let events: Vec<Box<RawValue>> = serde_json::from_slice(&body).map_err(|e| {
-                Failure::Fatal(OktaError::MalformedResponse(format!(
-                    "the page body is not a JSON array of events ({e})"
-                )))
-            })?;
+            let events = parse_events(&body).map_err(Failure::Fatal)?;
             let next = next_link(&headers, &self.org).map_err(Failure::Fatal)?;
             return Ok(Page {
                 events,
@@ -404,6 +400,15 @@ impl OktaClient {
 }
 
 /// A header value that HTTP-level debug output will not print.
+/// A page body: a JSON array of events, each kept raw. Keeping an event raw skips its
+/// contents without recursion, so hostile nesting cannot exhaust the stack; the normalizer's
+/// typed parse (serde_json's 128-level limit) then refuses such an event on its own.
+pub(crate) fn parse_events(body: &[u8]) -> Result<Vec<Box<RawValue>>, OktaError> {
+    serde_json::from_slice(body).map_err(|e| {
+        OktaError::MalformedResponse(format!("the page body is not a JSON array of events ({e})"))
+    })
+}
+
 fn sensitive_header(value: &str) -> Result<HeaderValue, OktaError> {
     let mut header = HeaderValue::from_str(value).map_err(|_| {
         OktaError::Config(
@@ -512,5 +517,95 @@ mod tests {
     fn client_debug_shows_no_token() {
         let shown = format!("{:?}", client());
         assert!(!shown.contains("00abc"), "{shown}");
+    }
+
+    #[test]
+    fn deeply_nested_events_neither_crash_the_page_nor_reach_the_sink() {
+        // Far beyond serde_json's 128-level limit. Keeping an event raw skips its nesting
+        // without recursion; the normalizer's typed parse then refuses it as one bad event.
+        let depth = 100_000;
+        let nested = format!(
+            "{{\"uuid\":\"u1\",\"x\":{}{}}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let events = parse_events(format!("[{nested}]").as_bytes()).unwrap();
+        assert_eq!(events.len(), 1);
+        let err = serde_json::from_str::<serde_json::Value>(events[0].get()).unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        let normalizer = crate::normalize::Normalizer::new(crate::normalize::NormalizerConfig {
+            org: "acme.okta.com".into(),
+            connector_id: "acme".into(),
+            policy: crate::normalize::CatalogPolicy::Catalog,
+            include_raw: false,
+        });
+        let exclusion = normalizer
+            .normalize(events[0].get(), time::OffsetDateTime::now_utc())
+            .unwrap_err();
+        assert_eq!(
+            exclusion.reason.as_str(),
+            "malformed_event",
+            "{}",
+            exclusion.detail
+        );
+    }
+
+    #[test]
+    fn unbalanced_deep_nesting_is_a_malformed_response() {
+        let body = format!("[{}", "[".repeat(100_000));
+        assert!(matches!(
+            parse_events(body.as_bytes()),
+            Err(OktaError::MalformedResponse(_))
+        ));
+    }
+
+    #[test]
+    fn nesting_within_the_limit_is_accepted() {
+        let body = format!("[{{\"x\":{}{}}}]", "[".repeat(100), "]".repeat(100));
+        assert_eq!(parse_events(body.as_bytes()).unwrap().len(), 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_are_a_page_or_malformed(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            match parse_events(&body) {
+                Ok(events) => {
+                    let text = std::str::from_utf8(&body).expect("JSON is UTF-8");
+                    proptest::prop_assert!(text.trim_start().starts_with('['));
+                    for event in events {
+                        serde_json::from_str::<serde_json::Value>(event.get()).expect("raw events are JSON");
+                    }
+                }
+                Err(err) => proptest::prop_assert!(matches!(err, OktaError::MalformedResponse(_))),
+            }
+        }
+
+        #[test]
+        fn arrays_of_json_values_round_trip_as_raw_events(values in proptest::collection::vec(json_value(), 0..8)) {
+            let body = serde_json::to_vec(&values).unwrap();
+            let events = parse_events(&body).unwrap();
+            proptest::prop_assert_eq!(events.len(), values.len());
+            for (raw, value) in events.iter().zip(&values) {
+                let parsed: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+                proptest::prop_assert_eq!(&parsed, value);
+            }
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 }

@@ -103,4 +103,38 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_link_headers_never_panic_nor_leave_the_org(value in "[ -~]{0,200}") {
+            if let Ok(header) = HeaderValue::from_str(&value) {
+                let mut headers = HeaderMap::new();
+                headers.append("link", header);
+                if let Ok(Some(next)) = next_link(&headers, &org()) {
+                    proptest::prop_assert_eq!(next.origin(), org().origin());
+                }
+            }
+        }
+
+        #[test]
+        fn next_links_are_kept_only_on_the_org_origin(
+            scheme in proptest::sample::select(vec!["https", "http"]),
+            host in proptest::sample::select(vec!["acme.okta.com", "evil.example.com", "acme.okta.com.evil.io", "127.0.0.1"]),
+            port in proptest::option::of(1u16..),
+            path in "/[a-z0-9/]{0,20}",
+            query in "[a-z0-9]{1,8}=[a-z0-9]{1,8}",
+        ) {
+            let link = match port {
+                Some(port) => format!("{scheme}://{host}:{port}{path}?{query}"),
+                None => format!("{scheme}://{host}{path}?{query}"),
+            };
+            let headers = with_links(&[&format!("<{link}>; rel=\"next\"")]);
+            let same = scheme == "https" && host == "acme.okta.com" && port.is_none_or(|p| p == 443);
+            match next_link(&headers, &org()) {
+                Ok(Some(next)) => proptest::prop_assert!(same, "{next} was accepted"),
+                Err(OktaError::ForeignNextLink { .. }) => proptest::prop_assert!(!same, "{link} was refused"),
+                other => proptest::prop_assert!(false, "{link}: {other:?}"),
+            }
+        }
+    }
 }

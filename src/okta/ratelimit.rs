@@ -200,4 +200,42 @@ mod tests {
             None
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_rate_limit_headers_parse_or_give_none(
+            limit in "[ -~]{0,24}",
+            remaining in "[ -~]{0,24}",
+            reset in "[ -~]{0,24}",
+        ) {
+            let mut map = HeaderMap::new();
+            for (name, value) in [
+                ("x-rate-limit-limit", &limit),
+                ("x-rate-limit-remaining", &remaining),
+                ("x-rate-limit-reset", &reset),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    map.insert(name, value);
+                }
+            }
+            if let Some(status) = parse_rate_limit(&map) {
+                proptest::prop_assert_eq!(Ok(i64::from(status.limit)), limit.trim().parse::<i64>());
+                proptest::prop_assert_eq!(Ok(i64::from(status.remaining)), remaining.trim().parse::<i64>());
+            }
+            // Whatever the headers say, deciding the wait must not panic (time arithmetic).
+            let now = at(1_700_000_000);
+            let _ = throttle_wait(&map, now);
+            let _ = pace(parse_rate_limit(&map).as_ref(), 0.5, 1, now);
+        }
+
+        #[test]
+        fn numeric_rate_limit_headers_round_trip(limit: u32, remaining: u32, reset in 0i64..4_000_000_000) {
+            let parsed = parse_rate_limit(&headers(&[
+                ("x-rate-limit-limit", &limit.to_string()),
+                ("x-rate-limit-remaining", &remaining.to_string()),
+                ("x-rate-limit-reset", &reset.to_string()),
+            ]));
+            proptest::prop_assert_eq!(parsed, Some(RateLimitStatus { limit, remaining, reset: at(reset) }));
+        }
+    }
 }
