@@ -70,11 +70,26 @@ pub async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
     let request_id = event.context.request_id.clone();
-    let invocation = Invocation::parse(&event.payload, settings.default_connector_id.as_deref())
-        .map_err(|err| diagnostic("InvalidInvocation", err.to_string()))?;
+    // Entered before parsing so even a refused payload is logged with its request id.
+    let span = tracing::info_span!(
+        "invocation",
+        %request_id,
+        connector_id = tracing::field::Empty
+    );
+    let invocation = {
+        let _entered = span.enter();
+        Invocation::parse(&event.payload, settings.default_connector_id.as_deref()).map_err(
+            |err| {
+                tracing::warn!(error = %err, "invocation payload refused");
+                diagnostic("InvalidInvocation", err.to_string())
+            },
+        )?
+    };
+    span.record(
+        "connector_id",
+        tracing::field::display(&invocation.connector_id),
+    );
     let deadline = deadline_from_epoch_ms(event.context.deadline, settings.run.fallback_budget);
-    let span =
-        tracing::info_span!("invocation", %request_id, connector_id = %invocation.connector_id);
     async move {
         let result = connector.handle(&invocation, deadline).await;
         let summary = match &result {
@@ -117,7 +132,116 @@ fn diagnostic(error_type: &str, message: String) -> Diagnostic {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_secretsmanager::config::{Credentials, Region, SharedCredentialsProvider};
+    use lambda_runtime::Context;
+    use tracing_subscriber::EnvFilter;
+
     use super::*;
+
+    /// Collects log output in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    /// AWS clients aimed at a closed local port: every call fails at once, without retries.
+    fn unreachable_aws() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDTEST", "test", None, None, "test",
+            )))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build()
+    }
+
+    fn lambda_event(payload: Value, request_id: &str) -> LambdaEvent<Value> {
+        let mut context = Context::default();
+        context.request_id = request_id.to_string();
+        LambdaEvent::new(payload, context)
+    }
+
+    #[tokio::test]
+    async fn every_log_line_of_an_invocation_names_its_request_and_connector() {
+        let vars: HashMap<String, String> = [("CURSOR_TABLE", "t"), ("EVENT_STREAM", "s")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut settings = Settings::from_vars(&vars).unwrap();
+        settings.run.fallback_budget = Duration::from_secs(5);
+        let connector = connector(&settings, &unreachable_aws());
+        let logs = Captured::default();
+        let _guard = tracing::subscriber::set_default(telemetry::json_subscriber(
+            EnvFilter::new("debug"),
+            logs.clone(),
+        ));
+
+        let failed = handle(
+            &connector,
+            &settings,
+            lambda_event(
+                serde_json::json!({"connector_id": "acme", "action": "poll"}),
+                "req-1",
+            ),
+        )
+        .await;
+        assert!(failed.is_err());
+        let refused = handle(
+            &connector,
+            &settings,
+            lambda_event(
+                serde_json::json!({"connector_id": "bad id!", "action": "poll"}),
+                "req-2",
+            ),
+        )
+        .await;
+        assert_eq!(refused.unwrap_err().error_type, "InvalidInvocation");
+
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+            .filter(|line: &Value| {
+                line["target"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("okta_ingest")
+            })
+            .collect();
+        assert!(lines.len() >= 2, "{text}");
+        for line in &lines {
+            let span = &line["span"];
+            match span["request_id"].as_str() {
+                Some("req-1") => assert_eq!(span["connector_id"], "acme", "{line}"),
+                Some("req-2") => assert_eq!(line["level"], "WARN", "{line}"),
+                _ => panic!("log line without request id: {line}"),
+            }
+        }
+        assert!(
+            lines.iter().any(|l| l["message"] == "invocation failed"),
+            "one summary line per invocation: {text}"
+        );
+    }
 
     #[test]
     fn absurd_deadlines_fall_back_to_the_budget() {

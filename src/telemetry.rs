@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::connector::Summary;
@@ -14,22 +15,36 @@ pub const METRICS_NAMESPACE: &str = "OktaIngest";
 /// overrides the level (default info).
 pub fn init_tracing(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
     let result = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .without_time()
-            .try_init()
+        tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stderr))
+            .map_err(|e| e.to_string())
     } else {
-        builder.with_target(false).try_init()
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init()
+            .map_err(|e| e.to_string())
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);
+}
+
+/// The Lambda's log format: one JSON object per line, with the fields of the current span
+/// (the invocation's request id and connector id) on every line.
+pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .without_time()
+        .finish()
 }
 
 /// Logs the invocation summary as one structured line (info), never including event contents.
@@ -73,6 +88,11 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
         "Count",
     ));
     values.push(("Pages".into(), count(|d| d.pages), "Count"));
+    values.push((
+        "DuplicatesReplayed".into(),
+        count(|d| d.duplicates_replayed),
+        "Count",
+    ));
     if let Some(drain) = drain {
         for (reason, n) in &drain.excluded {
             values.push((format!("Excluded_{reason}"), *n as f64, "Count"));
@@ -93,6 +113,7 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
             values.push(("IngestionLagSeconds".into(), lag, "Seconds"));
         }
     } else if summary.outcome == "paused" {
+        // A poll refused at claim time carries no item view; the paused alarm still needs it.
         values.push(("Paused".into(), 1.0, "Count"));
     }
 
@@ -127,4 +148,165 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
 /// Writes the EMF line to stdout, where the Lambda runtime ships it to CloudWatch Logs.
 pub fn emit_metrics(summary: &Summary) {
     println!("{}", metrics_document(summary, OffsetDateTime::now_utc()));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::connector::StateView;
+    use crate::drain::{DrainReport, StopReason};
+
+    fn summary(outcome: &'static str) -> Summary {
+        Summary {
+            connector_id: "acme".into(),
+            action: "poll",
+            outcome,
+            message: None,
+            drain: None,
+            backfill: None,
+            connection: None,
+            state: None,
+            okta_requests: 7,
+            okta_throttled: 2,
+            rate_limit_remaining: Some(41),
+            duration_ms: 1234,
+        }
+    }
+
+    fn state(paused: bool, newest: Option<OffsetDateTime>) -> StateView {
+        StateView {
+            consecutive_failures: 3,
+            paused,
+            pause_reason: None,
+            paused_by: None,
+            last_success_at: None,
+            newest_published: newest,
+            has_cursor: true,
+            delivered_total: 10,
+        }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2024-05-01 12:00:00 UTC);
+
+    fn declared(doc: &Value) -> BTreeMap<String, String> {
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["Name"].as_str().unwrap().to_string(),
+                    m["Unit"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_drained_poll_reports_every_metric_of_the_issue_list() {
+        let mut summary = summary("ok");
+        summary.drain = Some(DrainReport {
+            pages: 4,
+            fetched: 3000,
+            published: 2990,
+            excluded: BTreeMap::from([("not_in_catalog", 8), ("malformed_event", 2)]),
+            duplicates_replayed: 5,
+            stop_reason: Some(StopReason::CaughtUp),
+            ..DrainReport::default()
+        });
+        summary.state = Some(state(false, Some(NOW - time::Duration::seconds(90))));
+        let doc = metrics_document(&summary, NOW);
+
+        let expected = [
+            ("Invocations", 1.0),
+            ("Failed", 0.0),
+            ("EventsFetched", 3000.0),
+            ("EventsPublished", 2990.0),
+            ("EventsExcluded", 10.0),
+            ("Excluded_not_in_catalog", 8.0),
+            ("Excluded_malformed_event", 2.0),
+            ("DuplicatesReplayed", 5.0),
+            ("Pages", 4.0),
+            ("OktaRequests", 7.0),
+            ("Throttled429", 2.0),
+            ("RateLimitRemaining", 41.0),
+            ("IngestionLagSeconds", 90.0),
+            ("ConsecutiveFailures", 3.0),
+            ("Paused", 0.0),
+            ("DrainDurationMs", 1234.0),
+        ];
+        let units = declared(&doc);
+        for (name, value) in expected {
+            assert_eq!(doc[name].as_f64(), Some(value), "{name}");
+            assert!(units.contains_key(name), "{name} is not declared");
+        }
+        assert_eq!(units.len(), expected.len(), "{units:?}");
+        assert_eq!(units["IngestionLagSeconds"], "Seconds");
+        assert_eq!(units["DrainDurationMs"], "Milliseconds");
+        assert_eq!(doc["StopReason"], "caught_up");
+        assert_eq!(doc["ConnectorId"], "acme");
+        assert_eq!(doc["Outcome"], "ok");
+    }
+
+    #[test]
+    fn the_document_is_valid_emf_for_the_alarm_namespace() {
+        let doc = metrics_document(&summary("ok"), NOW);
+        let aws = &doc["_aws"];
+        assert_eq!(aws["Timestamp"], NOW.unix_timestamp() * 1000);
+        let directive = &aws["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
+        assert_eq!(directive["Dimensions"], json!([["ConnectorId"]]));
+        // Every declared metric and dimension must be a top-level member, or CloudWatch drops it.
+        for name in declared(&doc).keys() {
+            assert!(doc[name].is_number(), "{name}");
+        }
+        assert!(doc["ConnectorId"].is_string());
+    }
+
+    #[test]
+    fn a_poll_refused_because_paused_emits_paused_one() {
+        let doc = metrics_document(&summary("paused"), NOW);
+        assert_eq!(doc["Paused"].as_f64(), Some(1.0));
+        assert!(declared(&doc).contains_key("Paused"));
+    }
+
+    #[test]
+    fn a_run_that_paused_the_connector_emits_paused_one_and_failed() {
+        let mut summary = summary("failed");
+        summary.state = Some(state(true, None));
+        summary.drain = Some(DrainReport {
+            stop_reason: Some(StopReason::Failed),
+            ..DrainReport::default()
+        });
+        let doc = metrics_document(&summary, NOW);
+        assert_eq!(doc["Paused"].as_f64(), Some(1.0));
+        assert_eq!(doc["Failed"].as_f64(), Some(1.0));
+        assert_eq!(doc["StopReason"], "failed");
+        assert!(doc.get("IngestionLagSeconds").is_none());
+    }
+
+    #[test]
+    fn lag_is_never_negative_when_clocks_disagree() {
+        let mut summary = summary("ok");
+        summary.state = Some(state(false, Some(NOW + time::Duration::seconds(5))));
+        let doc = metrics_document(&summary, NOW);
+        assert_eq!(doc["IngestionLagSeconds"].as_f64(), Some(0.0));
+    }
+
+    #[test]
+    fn actions_without_a_drain_report_zero_events_and_no_stop_reason() {
+        let mut summary = summary("ok");
+        summary.action = "test_connection";
+        summary.rate_limit_remaining = None;
+        let doc = metrics_document(&summary, NOW);
+        assert_eq!(doc["EventsFetched"].as_f64(), Some(0.0));
+        assert_eq!(doc["DuplicatesReplayed"].as_f64(), Some(0.0));
+        assert!(doc.get("StopReason").is_none());
+        assert!(doc.get("RateLimitRemaining").is_none());
+        assert!(doc.get("Paused").is_none());
+    }
 }
