@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::auth::{describe_transport, Authenticator, RequestAuth};
+use super::body::read_small_body;
 use super::link::{check_same_origin, next_link};
 use super::ratelimit::{pace, parse_rate_limit, throttle_wait, Pace};
 use super::stats::{Counters, RequestStats};
@@ -307,8 +308,8 @@ impl OktaClient {
             });
         }
         let headers = response.headers().clone();
-        // The error body is small; failing to read it only loses Okta's explanation.
-        let body = response.bytes().await.unwrap_or_default();
+        // Failing to read the (bounded) error body only loses Okta's explanation.
+        let body = read_small_body(response).await.unwrap_or_default();
         let okta: OktaErrorBody = serde_json::from_slice(&body).unwrap_or_default();
         let code = okta.error_code.unwrap_or_else(|| "unknown".to_owned());
         let summary = okta.error_summary.unwrap_or_default();
@@ -399,7 +400,6 @@ impl OktaClient {
     }
 }
 
-/// A header value that HTTP-level debug output will not print.
 /// A page body: a JSON array of events, each kept raw. Keeping an event raw skips its
 /// contents without recursion, so hostile nesting cannot exhaust the stack; the normalizer's
 /// typed parse (serde_json's 128-level limit) then refuses such an event on its own.
@@ -409,6 +409,7 @@ pub(crate) fn parse_events(body: &[u8]) -> Result<Vec<Box<RawValue>>, OktaError>
     })
 }
 
+/// A header value that HTTP-level debug output will not print.
 fn sensitive_header(value: &str) -> Result<HeaderValue, OktaError> {
     let mut header = HeaderValue::from_str(value).map_err(|_| {
         OktaError::Config(

@@ -1,6 +1,7 @@
 //! Reading the Okta System Log (`GET /api/v1/logs`).
 
 pub mod auth;
+mod body;
 mod client;
 mod link;
 pub mod model;

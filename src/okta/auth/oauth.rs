@@ -15,6 +15,7 @@ use super::assertion::client_assertion;
 use super::dpop::DpopSigner;
 use super::keys::SigningKey;
 use crate::config::{OAuth2Config, OrgUrl};
+use crate::okta::body::read_small_body;
 use crate::okta::stats::Counters;
 use crate::okta::OktaError;
 use crate::secrets::SecretString;
@@ -264,7 +265,7 @@ impl OAuthAuth {
                 .get("dpop-nonce")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = response.bytes().await.map_err(|e| {
+            let body = read_small_body(response).await.map_err(|e| {
                 TokenFailure::Other(OktaError::Transport(format!(
                     "reading the token response failed: {}",
                     describe_transport(&e)
