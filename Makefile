@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO_FEATURES := --features simulator
 
-.PHONY: demo test deps test-deps lint bench soak build-lambda infra-check clean-demo
+.PHONY: demo test deps test-deps lint deny deny-advisories bench soak build-lambda infra-check clean-demo
 
 ## Runs the whole product locally: Okta simulator + moto + the Lambda handler via cargo lambda.
 demo: deps
@@ -23,6 +23,17 @@ deps: test-deps
 lint:
 	cargo fmt --all -- --check
 	cargo clippy $(CARGO_FEATURES) --all-targets -- -D warnings
+
+## Supply chain (deny.toml): licenses, duplicate versions, sources. Works offline once cargo-deny is
+## installed (the first install compiles it from crates.io, about 6 minutes on 2 cores).
+CARGO_DENY_VERSION := 0.20.2
+deny:
+	cargo deny --version 2>/dev/null | grep -q ' $(CARGO_DENY_VERSION)$$' || cargo install cargo-deny --locked --version $(CARGO_DENY_VERSION)
+	cargo deny check --hide-inclusion-graph licenses bans sources
+
+## Known vulnerabilities: needs network access to the RustSec advisory database (GitHub).
+deny-advisories: deny
+	cargo deny check --hide-inclusion-graph advisories
 
 bench:
 	cargo bench $(CARGO_FEATURES)
