@@ -133,34 +133,13 @@ fn diagnostic(error_type: &str, message: String) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
 
     use aws_sdk_secretsmanager::config::{Credentials, Region, SharedCredentialsProvider};
     use lambda_runtime::Context;
     use tracing_subscriber::EnvFilter;
 
     use super::*;
-
-    /// Collects log output in memory.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
-    }
+    use crate::telemetry::test_capture::Captured;
 
     /// AWS clients aimed at a closed local port: every call fails at once, without retries.
     fn unreachable_aws() -> aws_config::SdkConfig {
@@ -217,7 +196,7 @@ mod tests {
         .await;
         assert_eq!(refused.unwrap_err().error_type, "InvalidInvocation");
 
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let text = logs.text();
         let lines: Vec<Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).expect("every line is JSON"))

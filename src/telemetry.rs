@@ -150,6 +150,38 @@ pub fn emit_metrics(summary: &Summary) {
     println!("{}", metrics_document(summary, OffsetDateTime::now_utc()));
 }
 
+/// Log output collected in memory, for tests of what gets logged.
+#[cfg(test)]
+pub(crate) mod test_capture {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -287,6 +319,21 @@ mod tests {
         assert_eq!(doc["Failed"].as_f64(), Some(1.0));
         assert_eq!(doc["StopReason"], "failed");
         assert!(doc.get("IngestionLagSeconds").is_none());
+    }
+
+    #[test]
+    fn hostile_field_values_cannot_forge_log_lines() {
+        let logs = test_capture::Captured::default();
+        let subscriber = json_subscriber(EnvFilter::new("debug"), logs.clone());
+        let forged = "x\n{\"level\":\"ERROR\",\"message\":\"forged\"}\r\u{1b}[2J";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(event_type = forged, "event excluded");
+        });
+        let text = logs.text();
+        assert_eq!(text.matches('\n').count(), 1, "{text}");
+        let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(line["event_type"], forged);
+        assert_eq!(line["message"], "event excluded");
     }
 
     #[test]
