@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use crate::config::{ConfigError, ConnectorConfig, ValidationOptions};
 use crate::cursor::{Claim, CursorItem, CursorStore, Lease, Pause, PausedBy, RunOutcome};
 use crate::drain::{
-    Drain, DrainError, DrainReport, RecordFormat, StopReason, StreamKind, BACKFILL_DONE,
-    OKTA_RETENTION,
+    cursor_aged_out, Drain, DrainError, DrainReport, RecordFormat, StopReason, StreamKind,
+    BACKFILL_DONE,
 };
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Normalizer, NormalizerConfig};
@@ -394,8 +394,14 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
     async fn resume(&self, id: &ConnectorId, summary: &mut Summary) -> Result<(), RunError> {
         let now = OffsetDateTime::now_utc();
         let item = self.store.set_pause(&id.live_key(), None, now).await?;
-        let aged_out =
-            item.cursor.is_some() && item.updated_at.is_some_and(|at| at < now - OKTA_RETENTION);
+        // A backfill that paused itself resumes with the connector.
+        let backfill_key = id.backfill_key();
+        if let Some(backfill) = self.store.load(&backfill_key).await? {
+            if backfill.paused.is_some() || backfill.consecutive_failures > 0 {
+                self.store.set_pause(&backfill_key, None, now).await?;
+            }
+        }
+        let aged_out = cursor_aged_out(&item, now);
         summary.message = Some(if aged_out {
             "connector resumed; its cursor is older than Okta's 90-day retention, so the next poll restarts from the oldest retained event (older events are gone)".into()
         } else {

@@ -357,3 +357,118 @@ async fn test_connection_counts_recent_events() {
         "test_connection touches no cursor"
     );
 }
+
+#[tokio::test]
+async fn cursor_older_than_retention_restarts_from_the_oldest_retained_event() {
+    use okta_ingest::cursor::CursorItem;
+    let rig = Rig::start(sim_config(600, 16)).await;
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(120);
+    rig.store.seed(CursorItem {
+        key: CONNECTOR.into(),
+        cursor: Some(format!(
+            "{}/api/v1/logs?after=aged-out-position&limit=1000",
+            rig.sim.base_url()
+        )),
+        version: 7,
+        newest_published: Some(long_ago),
+        updated_at: Some(long_ago),
+        paused: Some(okta_ingest::cursor::Pause {
+            reason: "outage".into(),
+            by: okta_ingest::cursor::PausedBy::Connector,
+            at: long_ago,
+        }),
+        consecutive_failures: 5,
+        ..CursorItem::default()
+    });
+    let resumed = rig
+        .invoke(Action::Resume, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(resumed.message.unwrap().contains("90-day retention"));
+    let summary = rig.poll().await.unwrap();
+    let drain = summary.drain.as_ref().unwrap();
+    assert!(drain.restarted_beyond_retention);
+    assert!(drain.caught_up);
+    assert_eq!(rig.assert_nothing_missing(), 0);
+    let first = rig
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/api/v1/logs")
+        .unwrap();
+    assert!(
+        first.query.unwrap().contains("since="),
+        "restarted with since, not the dead cursor"
+    );
+}
+
+#[tokio::test]
+async fn backfill_on_setup_seeds_history_on_the_first_poll() {
+    let mut config = sim_config(2000, 17);
+    config.backlog_span = Duration::from_secs(6 * 3600);
+    let rig = Rig::start(config).await;
+    let secret = serde_json::json!({"org_url": rig.sim.base_url(), "backfill_on_setup": true,
+        "auth": {"type": "ssws", "token": support::rig::SSWS_TOKEN}});
+    rig.secrets.set(CONNECTOR, &secret.to_string());
+    let summary = rig.poll().await.unwrap();
+    let live_fetched = rig.store.snapshot(CONNECTOR).unwrap().delivered_total;
+    assert!(
+        live_fetched < 500,
+        "the live poll only looks back 15 minutes: {live_fetched}"
+    );
+    let progress = summary
+        .backfill
+        .as_ref()
+        .expect("backfill started on setup");
+    assert!(progress.complete, "{summary:?}");
+    // Live and backfill overlap by a minute instead of leaving a gap.
+    let duplicates = rig.assert_nothing_missing();
+    assert!(duplicates < 100, "{duplicates}");
+    // The next poll does not start another backfill.
+    rig.sim.append_events(50);
+    let next = rig.poll().await.unwrap();
+    assert_eq!(next.drain.as_ref().unwrap().fetched, 50);
+}
+
+#[tokio::test]
+async fn polls_continue_an_unfinished_backfill_with_their_spare_time() {
+    let mut config = sim_config(3000, 18);
+    config.backlog_span = Duration::from_secs(6 * 3600);
+    let mut settings = support::rig::test_settings();
+    settings.drain.page_limit = 200;
+    let rig = Rig::with_settings(config, settings).await;
+    rig.poll().await.unwrap();
+    // A budget too short to read the window: the backfill stops at its deadline.
+    rig.sim.inject(Fault::Delay(Duration::from_millis(250)), 3);
+    let request = BackfillRequest {
+        days: Some(1),
+        ..Default::default()
+    };
+    let first = rig
+        .invoke(Action::Backfill(request), Duration::from_millis(900))
+        .await
+        .unwrap();
+    let progress = first.backfill.as_ref().unwrap();
+    assert!(
+        !progress.complete && progress.done_fraction < 1.0,
+        "{first:?}"
+    );
+    // Scheduled polls finish it without being asked.
+    for _ in 0..5 {
+        let poll = rig.poll().await.unwrap();
+        if poll.backfill.as_ref().is_some_and(|b| b.complete) {
+            break;
+        }
+    }
+    let backfill = rig
+        .store
+        .load(&format!("{CONNECTOR}#backfill"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        backfill.cursor.as_deref(),
+        Some(okta_ingest::drain::BACKFILL_DONE)
+    );
+    rig.assert_nothing_missing();
+}
