@@ -288,25 +288,12 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 return Ok(());
             }
         }
+        // Bad windows are refused before anything is claimed.
+        let now = OffsetDateTime::now_utc();
+        let requested = request.map(|r| r.window(now)).transpose()?;
         let Some((mut lease, stored)) = self.claim(&id.backfill_key(), deadline, summary).await?
         else {
             return Ok(());
-        };
-        let now = OffsetDateTime::now_utc();
-        let requested = request.map(|r| r.window(now)).transpose();
-        let requested = match requested {
-            Ok(window) => window,
-            Err(err) => {
-                self.store
-                    .release(
-                        &lease,
-                        &RunOutcome::Success,
-                        self.settings.pause_after_failures,
-                        now,
-                    )
-                    .await?;
-                return Err(err.into());
-            }
         };
         let complete = stored.cursor.as_deref() == Some(BACKFILL_DONE);
         let (item, window) = match (stored.window, requested) {
@@ -323,13 +310,10 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 (stored.clone(), current)
             }
             (None, None) => {
+                let outcome = RunOutcome::Success;
+                let pause_after = self.settings.pause_after_failures;
                 self.store
-                    .release(
-                        &lease,
-                        &RunOutcome::Success,
-                        self.settings.pause_after_failures,
-                        now,
-                    )
+                    .release(&lease, &outcome, pause_after, now)
                     .await?;
                 summary.message = Some("no backfill has been requested".into());
                 return Ok(());

@@ -499,3 +499,22 @@ async fn a_rate_limited_drain_paces_itself_and_meets_no_429() {
     assert!(summary.drain.as_ref().unwrap().caught_up);
     assert_eq!(rig.assert_nothing_missing(), 0);
 }
+
+#[tokio::test]
+async fn a_bad_backfill_window_is_refused_before_anything_is_claimed() {
+    let rig = Rig::start(sim_config(10, 20)).await;
+    let request = BackfillRequest {
+        days: Some(120),
+        ..Default::default()
+    };
+    let failed = rig
+        .invoke(Action::Backfill(request), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(failed.message.unwrap().contains("between 1 and 90"));
+    assert!(rig
+        .store
+        .snapshot(&format!("{CONNECTOR}#backfill"))
+        .is_none());
+    assert!(rig.sim.requests().is_empty());
+}
