@@ -518,3 +518,75 @@ async fn a_bad_backfill_window_is_refused_before_anything_is_claimed() {
         .is_none());
     assert!(rig.sim.requests().is_empty());
 }
+
+/// A sink whose first publish panics part-way, as a crashing process would.
+struct PanicOnceSink {
+    inner: Arc<okta_ingest::sink::memory::MemorySink>,
+    panicked: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl okta_ingest::sink::EventSink for PanicOnceSink {
+    async fn publish(
+        &self,
+        records: &[okta_ingest::sink::Record],
+        deadline: tokio::time::Instant,
+    ) -> Result<okta_ingest::sink::PublishStats, okta_ingest::sink::SinkError> {
+        if !self
+            .panicked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.inner
+                .publish(&records[..records.len() / 2], deadline)
+                .await?;
+            panic!("process died between publishing and checkpointing");
+        }
+        self.inner.publish(records, deadline).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_publish_and_checkpoint_loses_nothing() {
+    let rig = Rig::start(sim_config(2500, 22)).await;
+    let connector = Arc::new(okta_ingest::connector::Connector::new(
+        rig.secrets.clone(),
+        rig.store.clone(),
+        PanicOnceSink {
+            inner: rig.sink.clone(),
+            panicked: false.into(),
+        },
+        support::rig::test_settings(),
+    ));
+    let invocation = okta_ingest::invocation::Invocation {
+        connector_id: okta_ingest::invocation::ConnectorId::parse(CONNECTOR).unwrap(),
+        action: Action::Poll,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let crashed = {
+        let (connector, invocation) = (connector.clone(), invocation.clone());
+        tokio::spawn(async move { connector.handle(&invocation, deadline).await.is_ok() }).await
+    };
+    assert!(crashed.unwrap_err().is_panic());
+    let item = rig.store.snapshot(CONNECTOR).unwrap();
+    assert!(item.cursor.is_none(), "nothing was checkpointed");
+    assert!(
+        item.lease_owner.is_some(),
+        "the dead invocation's lease is left to expire"
+    );
+
+    // Until it expires, the next invocation stands back; afterwards it takes over.
+    let held = connector.handle(&invocation, deadline).await.unwrap();
+    assert_eq!(held.outcome, "lease_held");
+    let expired = okta_ingest::cursor::CursorItem {
+        lease_expires_at: Some(time::OffsetDateTime::now_utc() - time::Duration::seconds(1)),
+        ..item
+    };
+    rig.store.seed(expired);
+    let resumed = connector.handle(&invocation, deadline).await.unwrap();
+    assert!(resumed.drain.as_ref().unwrap().caught_up);
+    let duplicates = rig.assert_nothing_missing();
+    assert!(
+        duplicates > 0 && duplicates < 1000,
+        "only the crashed page's records twice: {duplicates}"
+    );
+}
