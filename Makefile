@@ -24,8 +24,11 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy $(CARGO_FEATURES) --all-targets -- -D warnings
 
+## Performance figures with their targets (release build; docs/performance.md records a run).
 bench:
-	cargo bench $(CARGO_FEATURES)
+	cargo build --release --bin okta-ingest
+	cargo bench $(CARGO_FEATURES) --bench normalize -- --warm-up-time 1 --measurement-time 3
+	cargo bench $(CARGO_FEATURES) --bench pipeline
 
 ## The Lambda artifact (arm64, provided.al2023).
 build-lambda: deps
