@@ -27,6 +27,10 @@ lint:
 bench:
 	cargo bench $(CARGO_FEATURES)
 
+## The long fault soak (thousands of invocations); SOAK_SEEDS and SOAK_INVOCATIONS size it.
+soak:
+	cargo test --release $(CARGO_FEATURES) --test fault_suite -- --ignored --nocapture
+
 ## The Lambda artifact (arm64, provided.al2023).
 build-lambda: deps
 	rustup target add aarch64-unknown-linux-gnu
