@@ -18,6 +18,7 @@ use base64::Engine;
 use okta_ingest::connector::Summary;
 use okta_ingest::cursor::memory::CursorOp;
 use okta_ingest::cursor::PausedBy;
+use okta_ingest::drain::StopReason;
 use okta_ingest::invocation::Action;
 use okta_ingest::settings::RunSettings;
 use okta_ingest::sim::{ClientRegistration, Fault, FaultKind, RateLimitConfig};
@@ -265,9 +266,41 @@ impl Scenario {
     }
 
     async fn poll_result(&mut self) -> Result<Summary, Summary> {
+        let failures_before = self
+            .rig
+            .store
+            .snapshot(CONNECTOR)
+            .map_or(0, |item| item.consecutive_failures);
         let result = self.rig.invoke(Action::Poll, POLL_BUDGET).await;
         self.record(&result);
+        self.check_failure_accounting(&result, failures_before);
         result
+    }
+
+    /// Progress resets the failure count even when the run then stopped on a transient
+    /// failure; a run without progress that ends in failure adds exactly one.
+    fn check_failure_accounting(&self, result: &Result<Summary, Summary>, before: u32) {
+        let summary = result.as_ref().unwrap_or_else(|s| s);
+        let (Some(drain), Some(state)) = (&summary.drain, &summary.state) else {
+            return;
+        };
+        if state.paused || drain.stop_reason == Some(StopReason::LeaseLost) {
+            return;
+        }
+        if drain.checkpoints > 0 {
+            assert_eq!(
+                state.consecutive_failures, 0,
+                "seed {}: a run that made progress is a success: {summary:?}",
+                self.seed
+            );
+        } else if result.is_err() && drain.error.is_some() {
+            assert_eq!(
+                state.consecutive_failures,
+                before + 1,
+                "seed {}: a failed run without progress counts once: {summary:?}",
+                self.seed
+            );
+        }
     }
 
     fn record(&mut self, result: &Result<Summary, Summary>) {
