@@ -799,6 +799,8 @@ fn env_number(name: &str, default: u64) -> u64 {
     }
 }
 
+/// Two workers: the simulator serves on the same runtime while the connector and the
+/// suite's concurrent thieves and killers run.
 fn block_on(run: impl Future<Output = ()>) {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -814,7 +816,7 @@ fn seeded_faults_lose_no_event_short_run() {
 }
 
 #[test]
-fn same_seed_injects_the_same_faults() {
+fn same_seed_draws_the_same_schedule() {
     block_on(async {
         let a = Scenario::start(7).await.run(12).await;
         let b = Scenario::start(7).await.run(12).await;
