@@ -257,18 +257,32 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
             return self.backfill(id, Some(request), deadline, summary).await;
         }
         if work_deadline.saturating_duration_since(Instant::now()) > MIN_BACKFILL_SLICE {
-            // Live work is done: the rest of the budget continues a backfill in progress.
-            let backfill = self.store.load(&id.backfill_key()).await?;
-            if backfill
-                .is_some_and(|b| b.window.is_some() && b.cursor.as_deref() != Some(BACKFILL_DONE))
-            {
-                let mut slice = Summary::new(id, "backfill");
-                let result = self.backfill(id, None, deadline, &mut slice).await;
-                summary.backfill = slice.backfill;
-                result?;
+            // Live work is done: the rest of the budget continues a backfill in progress. Its
+            // failures are recorded on the backfill's own item and do not fail the poll.
+            if let Err(err) = self.continue_backfill(id, deadline, summary).await {
+                tracing::warn!(connector_id = %id, error = %err, "backfill slice failed");
+                summary.message = Some(format!("live poll done; backfill slice failed: {err}"));
             }
         }
         Ok(())
+    }
+
+    async fn continue_backfill(
+        &self,
+        id: &ConnectorId,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), RunError> {
+        let backfill = self.store.load(&id.backfill_key()).await?;
+        let in_progress = backfill
+            .is_some_and(|b| b.window.is_some() && b.cursor.as_deref() != Some(BACKFILL_DONE));
+        if !in_progress {
+            return Ok(());
+        }
+        let mut slice = Summary::new(id, "backfill");
+        let result = self.backfill(id, None, deadline, &mut slice).await;
+        summary.backfill = slice.backfill;
+        result
     }
 
     /// Runs (or continues) the backfill. `request` is `None` when a poll continues one.

@@ -590,3 +590,18 @@ async fn a_crash_between_publish_and_checkpoint_loses_nothing() {
         "only the crashed page's records twice: {duplicates}"
     );
 }
+
+#[tokio::test]
+async fn a_failing_backfill_slice_does_not_fail_the_live_poll() {
+    let rig = Rig::start(sim_config(300, 23)).await;
+    rig.poll().await.unwrap();
+    rig.store.fail_next(CursorOp::Load, 1);
+    rig.sim.append_events(20);
+    let summary = rig.poll().await.expect("the live part succeeded");
+    assert_eq!(summary.drain.as_ref().unwrap().fetched, 20);
+    assert!(summary.message.unwrap().contains("backfill slice failed"));
+    assert_eq!(
+        rig.store.snapshot(CONNECTOR).unwrap().consecutive_failures,
+        0
+    );
+}
