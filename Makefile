@@ -35,8 +35,15 @@ deny:
 deny-advisories: deny
 	cargo deny check --hide-inclusion-graph advisories
 
+## Performance figures with their targets (release build; docs/performance.md records a run).
 bench:
-	cargo bench $(CARGO_FEATURES)
+	cargo build --release --bin okta-ingest
+	cargo bench $(CARGO_FEATURES) --bench normalize -- --warm-up-time 1 --measurement-time 3
+	cargo bench $(CARGO_FEATURES) --bench pipeline
+
+## The long fault soak (thousands of invocations); SOAK_SEEDS and SOAK_INVOCATIONS size it.
+soak:
+	cargo test --release $(CARGO_FEATURES) --test fault_suite -- --ignored --nocapture
 
 ## The Lambda artifact (arm64, provided.al2023).
 build-lambda: deps

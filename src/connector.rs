@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use crate::config::{ConfigError, ConnectorConfig, ValidationOptions};
 use crate::cursor::{Claim, CursorItem, CursorStore, Lease, Pause, PausedBy, RunOutcome};
 use crate::drain::{
-    Drain, DrainError, DrainReport, RecordFormat, StopReason, StreamKind, BACKFILL_DONE,
-    OKTA_RETENTION,
+    cursor_aged_out, Drain, DrainError, DrainReport, RecordFormat, StopReason, StreamKind,
+    BACKFILL_DONE,
 };
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Normalizer, NormalizerConfig};
@@ -257,18 +257,32 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
             return self.backfill(id, Some(request), deadline, summary).await;
         }
         if work_deadline.saturating_duration_since(Instant::now()) > MIN_BACKFILL_SLICE {
-            // Live work is done: the rest of the budget continues a backfill in progress.
-            let backfill = self.store.load(&id.backfill_key()).await?;
-            if backfill
-                .is_some_and(|b| b.window.is_some() && b.cursor.as_deref() != Some(BACKFILL_DONE))
-            {
-                let mut slice = Summary::new(id, "backfill");
-                let result = self.backfill(id, None, deadline, &mut slice).await;
-                summary.backfill = slice.backfill;
-                result?;
+            // Live work is done: the rest of the budget continues a backfill in progress. Its
+            // failures are recorded on the backfill's own item and do not fail the poll.
+            if let Err(err) = self.continue_backfill(id, deadline, summary).await {
+                tracing::warn!(connector_id = %id, error = %err, "backfill slice failed");
+                summary.message = Some(format!("live poll done; backfill slice failed: {err}"));
             }
         }
         Ok(())
+    }
+
+    async fn continue_backfill(
+        &self,
+        id: &ConnectorId,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), RunError> {
+        let backfill = self.store.load(&id.backfill_key()).await?;
+        let in_progress = backfill
+            .is_some_and(|b| b.window.is_some() && b.cursor.as_deref() != Some(BACKFILL_DONE));
+        if !in_progress {
+            return Ok(());
+        }
+        let mut slice = Summary::new(id, "backfill");
+        let result = self.backfill(id, None, deadline, &mut slice).await;
+        summary.backfill = slice.backfill;
+        result
     }
 
     /// Runs (or continues) the backfill. `request` is `None` when a poll continues one.
@@ -288,25 +302,12 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 return Ok(());
             }
         }
+        // Bad windows are refused before anything is claimed.
+        let now = OffsetDateTime::now_utc();
+        let requested = request.map(|r| r.window(now)).transpose()?;
         let Some((mut lease, stored)) = self.claim(&id.backfill_key(), deadline, summary).await?
         else {
             return Ok(());
-        };
-        let now = OffsetDateTime::now_utc();
-        let requested = request.map(|r| r.window(now)).transpose();
-        let requested = match requested {
-            Ok(window) => window,
-            Err(err) => {
-                self.store
-                    .release(
-                        &lease,
-                        &RunOutcome::Success,
-                        self.settings.pause_after_failures,
-                        now,
-                    )
-                    .await?;
-                return Err(err.into());
-            }
         };
         let complete = stored.cursor.as_deref() == Some(BACKFILL_DONE);
         let (item, window) = match (stored.window, requested) {
@@ -323,13 +324,10 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
                 (stored.clone(), current)
             }
             (None, None) => {
+                let outcome = RunOutcome::Success;
+                let pause_after = self.settings.pause_after_failures;
                 self.store
-                    .release(
-                        &lease,
-                        &RunOutcome::Success,
-                        self.settings.pause_after_failures,
-                        now,
-                    )
+                    .release(&lease, &outcome, pause_after, now)
                     .await?;
                 summary.message = Some("no backfill has been requested".into());
                 return Ok(());
@@ -394,8 +392,14 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
     async fn resume(&self, id: &ConnectorId, summary: &mut Summary) -> Result<(), RunError> {
         let now = OffsetDateTime::now_utc();
         let item = self.store.set_pause(&id.live_key(), None, now).await?;
-        let aged_out =
-            item.cursor.is_some() && item.updated_at.is_some_and(|at| at < now - OKTA_RETENTION);
+        // A backfill that paused itself resumes with the connector.
+        let backfill_key = id.backfill_key();
+        if let Some(backfill) = self.store.load(&backfill_key).await? {
+            if backfill.paused.is_some() || backfill.consecutive_failures > 0 {
+                self.store.set_pause(&backfill_key, None, now).await?;
+            }
+        }
+        let aged_out = cursor_aged_out(&item, now);
         summary.message = Some(if aged_out {
             "connector resumed; its cursor is older than Okta's 90-day retention, so the next poll restarts from the oldest retained event (older events are gone)".into()
         } else {

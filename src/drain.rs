@@ -278,9 +278,7 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         let now = OffsetDateTime::now_utc();
         let oldest_retained = now - OKTA_RETENTION + Duration::from_secs(3600);
         let limit = self.settings.page_limit;
-        let stale = item
-            .updated_at
-            .is_some_and(|updated| updated < now - OKTA_RETENTION);
+        let stale = cursor_aged_out(item, now);
         match (&item.cursor, kind) {
             (Some(cursor), StreamKind::Live) if !stale => parse_cursor(&item.key, cursor),
             (Some(_), StreamKind::Live) => {
@@ -362,6 +360,18 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         }
         (records, newest)
     }
+}
+
+/// Whether the item's cursor points before Okta's retention: the events right after it are
+/// gone, so reading on from it would silently skip nothing but also return nothing useful.
+/// The position is judged by the newest event delivered through it (or, before any event,
+/// by the last write).
+pub fn cursor_aged_out(item: &CursorItem, now: OffsetDateTime) -> bool {
+    item.cursor.is_some()
+        && item
+            .newest_published
+            .or(item.updated_at)
+            .is_some_and(|at| at < now - OKTA_RETENTION)
 }
 
 /// The cursor value of a backfill whose window has been read completely.

@@ -100,3 +100,37 @@ async fn test_connection_and_bad_config_messages() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("org_url"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_simulator_config_and_secret_work_together() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let sim_config: okta_ingest::sim::SimConfig = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/events/okta-sim.json")).unwrap(),
+    )
+    .unwrap();
+    let events = sim_config.initial_events;
+    let sim = Simulator::start(sim_config).await.unwrap();
+    let mut secret: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/events/secret.simulator.json")).unwrap(),
+    )
+    .unwrap();
+    secret["org_url"] = sim.base_url().into();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("connector.json");
+    std::fs::write(&config, secret.to_string()).unwrap();
+    let run = okta_ingest(&[
+        "test-connection",
+        "--config",
+        config.to_str().unwrap(),
+        "--allow-insecure-loopback",
+    ])
+    .await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains(&format!("\"events_last_24h\": {events}"))
+    );
+}

@@ -357,3 +357,251 @@ async fn test_connection_counts_recent_events() {
         "test_connection touches no cursor"
     );
 }
+
+#[tokio::test]
+async fn cursor_older_than_retention_restarts_from_the_oldest_retained_event() {
+    use okta_ingest::cursor::CursorItem;
+    let rig = Rig::start(sim_config(600, 16)).await;
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(120);
+    rig.store.seed(CursorItem {
+        key: CONNECTOR.into(),
+        cursor: Some(format!(
+            "{}/api/v1/logs?after=aged-out-position&limit=1000",
+            rig.sim.base_url()
+        )),
+        version: 7,
+        newest_published: Some(long_ago),
+        updated_at: Some(long_ago),
+        paused: Some(okta_ingest::cursor::Pause {
+            reason: "outage".into(),
+            by: okta_ingest::cursor::PausedBy::Connector,
+            at: long_ago,
+        }),
+        consecutive_failures: 5,
+        ..CursorItem::default()
+    });
+    let resumed = rig
+        .invoke(Action::Resume, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(resumed.message.unwrap().contains("90-day retention"));
+    let summary = rig.poll().await.unwrap();
+    let drain = summary.drain.as_ref().unwrap();
+    assert!(drain.restarted_beyond_retention);
+    assert!(drain.caught_up);
+    assert_eq!(rig.assert_nothing_missing(), 0);
+    let first = rig
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/api/v1/logs")
+        .unwrap();
+    assert!(
+        first.query.unwrap().contains("since="),
+        "restarted with since, not the dead cursor"
+    );
+}
+
+#[tokio::test]
+async fn backfill_on_setup_seeds_history_on_the_first_poll() {
+    let mut config = sim_config(2000, 17);
+    config.backlog_span = Duration::from_secs(6 * 3600);
+    let rig = Rig::start(config).await;
+    let secret = serde_json::json!({"org_url": rig.sim.base_url(), "backfill_on_setup": true,
+        "auth": {"type": "ssws", "token": support::rig::SSWS_TOKEN}});
+    rig.secrets.set(CONNECTOR, &secret.to_string());
+    let summary = rig.poll().await.unwrap();
+    let live_fetched = rig.store.snapshot(CONNECTOR).unwrap().delivered_total;
+    assert!(
+        live_fetched < 500,
+        "the live poll only looks back 15 minutes: {live_fetched}"
+    );
+    let progress = summary
+        .backfill
+        .as_ref()
+        .expect("backfill started on setup");
+    assert!(progress.complete, "{summary:?}");
+    // Live and backfill overlap by a minute instead of leaving a gap.
+    let duplicates = rig.assert_nothing_missing();
+    assert!(duplicates < 100, "{duplicates}");
+    // The next poll does not start another backfill.
+    rig.sim.append_events(50);
+    let next = rig.poll().await.unwrap();
+    assert_eq!(next.drain.as_ref().unwrap().fetched, 50);
+}
+
+#[tokio::test]
+async fn polls_continue_an_unfinished_backfill_with_their_spare_time() {
+    let mut config = sim_config(3000, 18);
+    config.backlog_span = Duration::from_secs(6 * 3600);
+    let mut settings = support::rig::test_settings();
+    settings.drain.page_limit = 200;
+    let rig = Rig::with_settings(config, settings).await;
+    rig.poll().await.unwrap();
+    // A budget too short to read the window: the backfill stops at its deadline.
+    rig.sim.inject(Fault::Delay(Duration::from_millis(250)), 3);
+    let request = BackfillRequest {
+        days: Some(1),
+        ..Default::default()
+    };
+    let first = rig
+        .invoke(Action::Backfill(request), Duration::from_millis(900))
+        .await
+        .unwrap();
+    let progress = first.backfill.as_ref().unwrap();
+    assert!(
+        !progress.complete && progress.done_fraction < 1.0,
+        "{first:?}"
+    );
+    // Scheduled polls finish it without being asked.
+    for _ in 0..5 {
+        let poll = rig.poll().await.unwrap();
+        if poll.backfill.as_ref().is_some_and(|b| b.complete) {
+            break;
+        }
+    }
+    let backfill = rig
+        .store
+        .load(&format!("{CONNECTOR}#backfill"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        backfill.cursor.as_deref(),
+        Some(okta_ingest::drain::BACKFILL_DONE)
+    );
+    rig.assert_nothing_missing();
+}
+
+#[tokio::test]
+async fn a_rate_limited_drain_paces_itself_and_meets_no_429() {
+    let mut config = sim_config(1500, 19);
+    config.rate_limit = Some(okta_ingest::sim::RateLimitConfig {
+        limit: 12,
+        window: Duration::from_secs(2),
+    });
+    let mut settings = support::rig::test_settings();
+    settings.drain.page_limit = 100;
+    let rig = Rig::with_settings(config, settings).await;
+    let summary = rig.poll().await.unwrap();
+    assert!(summary.drain.as_ref().unwrap().caught_up, "{summary:?}");
+    assert_eq!(summary.okta_throttled, 0);
+    assert!(
+        rig.sim.requests().iter().all(|r| r.status != 429),
+        "no request hit the wall"
+    );
+    assert_eq!(rig.assert_nothing_missing(), 0);
+    // A 429 from elsewhere in the org (another app used the bucket) is waited out, not fatal.
+    rig.sim.append_events(300);
+    rig.sim.inject(Fault::RateLimited, 2);
+    let summary = rig.poll().await.unwrap();
+    assert_eq!(summary.okta_throttled, 2);
+    assert!(summary.drain.as_ref().unwrap().caught_up);
+    assert_eq!(rig.assert_nothing_missing(), 0);
+}
+
+#[tokio::test]
+async fn a_bad_backfill_window_is_refused_before_anything_is_claimed() {
+    let rig = Rig::start(sim_config(10, 20)).await;
+    let request = BackfillRequest {
+        days: Some(120),
+        ..Default::default()
+    };
+    let failed = rig
+        .invoke(Action::Backfill(request), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(failed.message.unwrap().contains("between 1 and 90"));
+    assert!(rig
+        .store
+        .snapshot(&format!("{CONNECTOR}#backfill"))
+        .is_none());
+    assert!(rig.sim.requests().is_empty());
+}
+
+/// A sink whose first publish panics part-way, as a crashing process would.
+struct PanicOnceSink {
+    inner: Arc<okta_ingest::sink::memory::MemorySink>,
+    panicked: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl okta_ingest::sink::EventSink for PanicOnceSink {
+    async fn publish(
+        &self,
+        records: &[okta_ingest::sink::Record],
+        deadline: tokio::time::Instant,
+    ) -> Result<okta_ingest::sink::PublishStats, okta_ingest::sink::SinkError> {
+        if !self
+            .panicked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.inner
+                .publish(&records[..records.len() / 2], deadline)
+                .await?;
+            panic!("process died between publishing and checkpointing");
+        }
+        self.inner.publish(records, deadline).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_publish_and_checkpoint_loses_nothing() {
+    let rig = Rig::start(sim_config(2500, 22)).await;
+    let connector = Arc::new(okta_ingest::connector::Connector::new(
+        rig.secrets.clone(),
+        rig.store.clone(),
+        PanicOnceSink {
+            inner: rig.sink.clone(),
+            panicked: false.into(),
+        },
+        support::rig::test_settings(),
+    ));
+    let invocation = okta_ingest::invocation::Invocation {
+        connector_id: okta_ingest::invocation::ConnectorId::parse(CONNECTOR).unwrap(),
+        action: Action::Poll,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let crashed = {
+        let (connector, invocation) = (connector.clone(), invocation.clone());
+        tokio::spawn(async move { connector.handle(&invocation, deadline).await.is_ok() }).await
+    };
+    assert!(crashed.unwrap_err().is_panic());
+    let item = rig.store.snapshot(CONNECTOR).unwrap();
+    assert!(item.cursor.is_none(), "nothing was checkpointed");
+    assert!(
+        item.lease_owner.is_some(),
+        "the dead invocation's lease is left to expire"
+    );
+
+    // Until it expires, the next invocation stands back; afterwards it takes over.
+    let held = connector.handle(&invocation, deadline).await.unwrap();
+    assert_eq!(held.outcome, "lease_held");
+    let expired = okta_ingest::cursor::CursorItem {
+        lease_expires_at: Some(time::OffsetDateTime::now_utc() - time::Duration::seconds(1)),
+        ..item
+    };
+    rig.store.seed(expired);
+    let resumed = connector.handle(&invocation, deadline).await.unwrap();
+    assert!(resumed.drain.as_ref().unwrap().caught_up);
+    let duplicates = rig.assert_nothing_missing();
+    assert!(
+        duplicates > 0 && duplicates < 1000,
+        "only the crashed page's records twice: {duplicates}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_backfill_slice_does_not_fail_the_live_poll() {
+    let rig = Rig::start(sim_config(300, 23)).await;
+    rig.poll().await.unwrap();
+    rig.store.fail_next(CursorOp::Load, 1);
+    rig.sim.append_events(20);
+    let summary = rig.poll().await.expect("the live part succeeded");
+    assert_eq!(summary.drain.as_ref().unwrap().fetched, 20);
+    assert!(summary.message.unwrap().contains("backfill slice failed"));
+    assert_eq!(
+        rig.store.snapshot(CONNECTOR).unwrap().consecutive_failures,
+        0
+    );
+}

@@ -1,0 +1,114 @@
+//! Draining a large backlog end to end: throughput, requests per event and memory, all from the
+//! same run. Each size runs in a child process so its peak RSS is its own.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use okta_ingest::okta::ClientOptions;
+use okta_ingest::sim::Simulator;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::procfs::{cpu_secs, status_kib};
+use crate::rig::{connector, poll, settings, sim_config};
+use crate::sinks::CountingSink;
+
+/// The argument that makes the bench binary a backlog child.
+pub const CHILD_FLAG: &str = "--backlog-child";
+const LINE_PREFIX: &str = "BACKLOG ";
+/// A drain that needs more polls than this to catch up is reported as it stands.
+const MAX_POLLS: usize = 5;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BacklogRun {
+    pub events: usize,
+    pub secs: f64,
+    pub cpu_secs: f64,
+    pub fetched: u64,
+    pub published: u64,
+    pub published_bytes: u64,
+    pub okta_requests: u64,
+    pub okta_throttled: u64,
+    pub caught_up: bool,
+    /// RSS once the simulator holds the backlog, before draining: the simulator's footprint.
+    pub rss_before_kib: u64,
+    /// Peak RSS of the whole process (simulator + connector) at the end of the drain.
+    pub hwm_after_kib: u64,
+}
+
+impl BacklogRun {
+    /// What the drain itself added on top of the simulator's footprint.
+    pub fn growth_kib(&self) -> u64 {
+        self.hwm_after_kib.saturating_sub(self.rss_before_kib)
+    }
+}
+
+/// Runs in the child: build the backlog, drain it with a counting sink, measure.
+pub async fn drain_backlog(events: usize) -> BacklogRun {
+    let sim = Simulator::start(sim_config(events, None))
+        .await
+        .expect("the simulator starts on loopback");
+    let rss_before_kib = status_kib("VmRSS");
+    let sink = Arc::new(CountingSink::default());
+    let connector = connector(&sim, sink.clone(), settings(ClientOptions::default()));
+    let cpu_before = cpu_secs();
+    let started = Instant::now();
+    let (mut fetched, mut caught_up, mut summary) = (0, false, None);
+    for _ in 0..MAX_POLLS {
+        let s = poll(&connector, Duration::from_secs(900)).await;
+        let drain = s.drain.as_ref();
+        fetched += drain.map_or(0, |d| d.fetched);
+        caught_up = drain.is_some_and(|d| d.caught_up);
+        summary = Some(s);
+        if caught_up {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu_before;
+    let summary = summary.expect("at least one poll ran");
+    let run = BacklogRun {
+        events,
+        secs,
+        cpu_secs: cpu,
+        fetched,
+        published: sink.records(),
+        published_bytes: sink.bytes(),
+        okta_requests: summary.okta_requests,
+        okta_throttled: summary.okta_throttled,
+        caught_up,
+        rss_before_kib,
+        hwm_after_kib: status_kib("VmHWM"),
+    };
+    sim.shutdown().await;
+    run
+}
+
+pub fn print_for_parent(run: &BacklogRun) {
+    println!(
+        "{LINE_PREFIX}{}",
+        serde_json::to_string(run).expect("plain numbers serialize")
+    );
+}
+
+/// Runs one backlog size in a fresh copy of this binary.
+pub fn run_in_child(events: usize) -> Result<BacklogRun, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("locating the bench binary: {e}"))?;
+    let output = Command::new(exe)
+        .args([CHILD_FLAG, &events.to_string()])
+        .output()
+        .map_err(|e| format!("starting the backlog child: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(LINE_PREFIX))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .ok_or_else(|| {
+            format!(
+                "the backlog child ({events} events) reported nothing ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}

@@ -1,0 +1,79 @@
+//! The Lambda's own start-up work and a warm poll with nothing new, measured in-process.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use okta_ingest::okta::ClientOptions;
+use okta_ingest::settings::Settings;
+use okta_ingest::sim::Simulator;
+use tokio::time::Instant;
+
+use crate::rig::{connector, poll, settings, sim_config};
+use crate::sinks::CountingSink;
+
+const WARM_POLLS: usize = 30;
+
+/// Static, fake AWS settings: the SDK clients are built exactly as in the Lambda, but nothing
+/// looks for credentials or a region anywhere else (no metadata-service calls).
+pub fn isolate_aws_environment() {
+    for (name, value) in [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDBENCHONLY"),
+        ("AWS_SECRET_ACCESS_KEY", "bench-only-not-a-secret"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ] {
+        std::env::set_var(name, value);
+    }
+}
+
+/// `Settings::from_vars` + AWS config and SDK clients + `Connector::new`, as the Lambda's init.
+pub async fn cold_init() -> Duration {
+    let vars: HashMap<String, String> = [
+        ("CURSOR_TABLE", "okta-ingest-cursors"),
+        ("EVENT_STREAM", "okta-ingest-events"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let started = Instant::now();
+    let settings = Settings::from_vars(&vars).expect("the bench's Lambda settings are valid");
+    let connector = okta_ingest::lambda::init(&settings).await;
+    let elapsed = started.elapsed();
+    drop(connector);
+    elapsed
+}
+
+/// Durations of polls that find nothing new, after a first poll drained a small backlog.
+pub async fn warm_empty_polls() -> Vec<Duration> {
+    let sim = Simulator::start(sim_config(100, None))
+        .await
+        .expect("the simulator starts on loopback");
+    let connector = connector(
+        &sim,
+        Arc::new(CountingSink::default()),
+        settings(ClientOptions::default()),
+    );
+    poll(&connector, Duration::from_secs(30)).await;
+    let mut durations = Vec::with_capacity(WARM_POLLS);
+    for _ in 0..WARM_POLLS {
+        let started = Instant::now();
+        poll(&connector, Duration::from_secs(30)).await;
+        durations.push(started.elapsed());
+    }
+    sim.shutdown().await;
+    durations.sort_unstable();
+    durations
+}
+
+/// `okta-ingest` next to this bench binary's profile directory, if it was built.
+pub fn release_binary() -> Option<(PathBuf, u64)> {
+    let exe = std::env::current_exe().ok()?;
+    // <target>/release/deps/pipeline-<hash> → <target>/release/okta-ingest
+    let path = exe.parent()?.parent()?.join("okta-ingest");
+    let size = std::fs::metadata(&path).ok()?.len();
+    Some((path, size))
+}

@@ -1,0 +1,299 @@
+//! End-to-end performance of okta-ingest against the in-process Okta simulator: normalizer,
+//! drain throughput and API efficiency, rate-limited drain, memory, Lambda start-up, delivery
+//! latency and cost. Prints each figure with its target and PASS/FAIL.
+//!
+//! Run: `make bench` (release build), or `cargo bench --features simulator --bench pipeline`.
+//! The simulator shares the process and its 2 cores with the connector: its rendering of event
+//! JSON counts against every drain figure, so they are lower bounds for the connector alone.
+
+mod backlog;
+mod lambda;
+mod latency;
+mod normalizer;
+mod procfs;
+mod ratelimited;
+mod report;
+mod rig;
+mod sinks;
+
+use std::time::Duration;
+
+use okta_ingest::okta::ClientOptions;
+use okta_ingest::sim::RateLimitConfig;
+
+use backlog::BacklogRun;
+use procfs::mib;
+use report::{per_sec, thousands, Figure, Report};
+
+const NORMALIZER_TARGET: f64 = 150_000.0;
+const DRAIN_TARGET: f64 = 50_000.0;
+const RATE_SHARE_TARGET: f64 = 0.95;
+const DRAIN_MEMORY_TARGET_MIB: f64 = 64.0;
+const LAMBDA_MS_TARGET: f64 = 100.0;
+const LATENCY_P99_TARGET: Duration = Duration::from_secs(75);
+/// The Lambda's default memory size (infra template) and the arm64 price per GB-second.
+const LAMBDA_GB: f64 = 0.25;
+const ARM64_USD_PER_GB_SECOND: f64 = 0.000_013_333_4;
+/// Lambda gives a function one vCPU at 1769 MB, and CPU in proportion below that.
+const LAMBDA_VCPU_AT_DEFAULT: f64 = 256.0 / 1769.0;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == backlog::CHILD_FLAG) {
+        let events = args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .expect("--backlog-child takes an event count");
+        let run = runtime().block_on(backlog::drain_backlog(events));
+        backlog::print_for_parent(&run);
+        return;
+    }
+    // Before any thread starts: the AWS SDK must find everything it needs in the environment.
+    lambda::isolate_aws_environment();
+    let mut report = Report::default();
+    let rt = runtime();
+
+    eprintln!("lambda start-up");
+    let cold = rt.block_on(lambda::cold_init());
+    measure_lambda(&mut report, cold, rt.block_on(lambda::warm_empty_polls()));
+
+    eprintln!("normalizer (one core, mixed corpus)");
+    let corpus = rt.block_on(normalizer::corpus());
+    measure_normalizer(&mut report, &normalizer::measure(&corpus));
+    drop(corpus);
+
+    eprintln!("backlog drains (child processes)");
+    let mut runs = Vec::new();
+    for events in [250_000, 1_000_000] {
+        match backlog::run_in_child(events) {
+            Ok(run) => runs.push(run),
+            Err(err) => report.add(Figure::checked(
+                &format!("drain {events} events"),
+                err,
+                "completes",
+                false,
+            )),
+        }
+    }
+    measure_backlogs(&mut report, &runs);
+
+    eprintln!("rate-limited drain (60 requests per 5 s window, 4 windows)");
+    let bucket = RateLimitConfig {
+        limit: 60,
+        window: Duration::from_secs(5),
+    };
+    let dedicated = ClientOptions {
+        rate_share: 1.0,
+        rate_reserve: 0,
+        ..ClientOptions::default()
+    };
+    for (label, options) in [
+        ("whole bucket", dedicated),
+        ("default 50% share", ClientOptions::default()),
+    ] {
+        let run = rt.block_on(ratelimited::drain(bucket, 4, options));
+        measure_rate(&mut report, label, &run);
+    }
+
+    eprintln!("latency on a 60 s schedule, compressed 60×");
+    let plan = latency::LatencyPlan {
+        scale: 60,
+        period: Duration::from_secs(1),
+        polls: 15,
+        events_per_sec: 3_000,
+    };
+    measure_latency(&mut report, &plan, &rt.block_on(latency::run(&plan)));
+
+    println!();
+    report.print();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn measure_lambda(report: &mut Report, cold: Duration, warm: Vec<Duration>) {
+    report.add(Figure::checked(
+        "Lambda init (settings + AWS SDK clients + connector)",
+        format!("{:.1} ms", ms(cold)),
+        "< 100 ms",
+        ms(cold) < LAMBDA_MS_TARGET,
+    ));
+    let p50 = warm.get(warm.len() / 2).copied().unwrap_or_default();
+    let max = warm.last().copied().unwrap_or_default();
+    report.add(Figure::checked(
+        &format!(
+            "warm empty poll, {} polls (in-memory cursor store)",
+            warm.len()
+        ),
+        format!("p50 {:.2} ms, max {:.2} ms", ms(p50), ms(max)),
+        "max < 100 ms",
+        !warm.is_empty() && ms(max) < LAMBDA_MS_TARGET,
+    ));
+    match lambda::release_binary() {
+        Some((path, size)) => report.add(Figure::info(
+            "release binary size",
+            format!("{:.1} MiB ({})", size as f64 / 1048576.0, path.display()),
+        )),
+        None => report.add(Figure::info(
+            "release binary size",
+            "not built: run `cargo build --release --bin okta-ingest`",
+        )),
+    }
+}
+
+fn measure_normalizer(report: &mut Report, run: &normalizer::NormalizerRun) {
+    let rate = per_sec(run.events as f64, run.secs);
+    report.add(Figure::checked(
+        "normalizer, one core (parse + classify + normalize + serialize)",
+        format!(
+            "{} events/s, {:.0} MB/s in ({:.0}% of events published)",
+            thousands(rate),
+            per_sec(run.bytes as f64, run.secs) / 1e6,
+            100.0 * run.normalized as f64 / run.events.max(1) as f64
+        ),
+        "≥ 150,000 events/s",
+        rate >= NORMALIZER_TARGET,
+    ));
+}
+
+fn measure_backlogs(report: &mut Report, runs: &[BacklogRun]) {
+    for run in runs {
+        let n = run.events;
+        let rate = per_sec(run.fetched as f64, run.secs);
+        report.add(Figure::checked(
+            &format!("drain {} events, no rate limit", thousands(n as f64)),
+            format!(
+                "{} events/s ({:.2} s, {} published, {:.0} MB out, caught up: {})",
+                thousands(rate),
+                run.secs,
+                thousands(run.published as f64),
+                run.published_bytes as f64 / 1e6,
+                run.caught_up
+            ),
+            "≥ 50,000 events/s",
+            run.caught_up && run.fetched == n as u64 && rate >= DRAIN_TARGET,
+        ));
+        let allowed = n.div_ceil(1000) as u64 + 1;
+        report.add(Figure::checked(
+            &format!("Okta requests for {} events", thousands(n as f64)),
+            format!("{} ({} throttled)", run.okta_requests, run.okta_throttled),
+            &format!("≤ {allowed}"),
+            run.okta_requests <= allowed,
+        ));
+        report.add(Figure::info(
+            &format!("simulator footprint, {} events", thousands(n as f64)),
+            format!("{:.1} MiB RSS before draining", mib(run.rss_before_kib)),
+        ));
+        report.add(Figure::checked(
+            &format!("drain memory, {} events", thousands(n as f64)),
+            format!(
+                "+{:.1} MiB over the simulator (process peak {:.1} MiB)",
+                mib(run.growth_kib()),
+                mib(run.hwm_after_kib)
+            ),
+            "< 64 MiB",
+            mib(run.growth_kib()) < DRAIN_MEMORY_TARGET_MIB,
+        ));
+    }
+    if let [small, large] = runs {
+        // Flat: quadrupling the backlog may not grow the drain's peak by more than a page's
+        // worth of slack (4 MiB) plus 25%.
+        let flat = mib(large.growth_kib()) <= mib(small.growth_kib()) * 1.25 + 4.0;
+        report.add(Figure::checked(
+            "drain memory flat as the backlog grows",
+            format!(
+                "+{:.1} MiB at {} vs +{:.1} MiB at {}",
+                mib(large.growth_kib()),
+                thousands(large.events as f64),
+                mib(small.growth_kib()),
+                thousands(small.events as f64)
+            ),
+            "≤ 1.25× + 4 MiB",
+            flat,
+        ));
+    }
+    if let Some(run) = runs.iter().max_by_key(|r| r.events) {
+        measure_cost(report, run);
+    }
+}
+
+fn measure_cost(report: &mut Report, run: &BacklogRun) {
+    let per_million = 1e6 / run.fetched.max(1) as f64;
+    let wall_gbs = run.secs * per_million * LAMBDA_GB;
+    report.add(Figure::info(
+        "Lambda GB-s per million events at 256 MB (measured drain wall time)",
+        format!(
+            "{wall_gbs:.3} GB-s (${:.5} arm64)",
+            wall_gbs * ARM64_USD_PER_GB_SECOND
+        ),
+    ));
+    // At 256 MB the function gets a fraction of a vCPU; the whole process's CPU time (simulator
+    // included) over that fraction bounds the duration from above.
+    let cpu_bound_secs = run.cpu_secs * per_million / LAMBDA_VCPU_AT_DEFAULT;
+    report.add(Figure::info(
+        "Lambda GB-s per million events at 256 MB (CPU-bound upper bound)",
+        format!(
+            "{:.2} GB-s (${:.4} arm64; {:.2} CPU-s per million incl. simulator)",
+            cpu_bound_secs * LAMBDA_GB,
+            cpu_bound_secs * LAMBDA_GB * ARM64_USD_PER_GB_SECOND,
+            run.cpu_secs * per_million
+        ),
+    ));
+}
+
+fn measure_rate(report: &mut Report, label: &str, run: &ratelimited::RateRun) {
+    let achieved = run.fetched as f64 / run.allowed_events().max(1) as f64;
+    report.add(Figure::checked(
+        &format!(
+            "rate-limited drain, {label} ({} requests/window × {})",
+            run.allowed_per_window, run.windows
+        ),
+        format!(
+            "{} of {} allowed events ({:.1}%), {} requests",
+            thousands(run.fetched as f64),
+            thousands(run.allowed_events() as f64),
+            achieved * 100.0,
+            run.requests
+        ),
+        "≥ 95%",
+        achieved >= RATE_SHARE_TARGET,
+    ));
+    report.add(Figure::checked(
+        &format!("429 responses, {label}"),
+        run.throttled,
+        "0",
+        run.throttled == 0,
+    ));
+}
+
+fn measure_latency(report: &mut Report, plan: &latency::LatencyPlan, run: &latency::LatencyRun) {
+    let p99 = run.percentile(99.0);
+    report.add(Figure::checked(
+        &format!(
+            "persistence → sink latency, {} s schedule ({} events, {} delivered)",
+            plan.period.as_secs_f64() * f64::from(plan.scale),
+            thousands(run.appended as f64),
+            thousands(run.delivered as f64)
+        ),
+        format!(
+            "p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+            run.percentile(50.0).as_secs_f64(),
+            p99.as_secs_f64(),
+            run.latencies
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+        ),
+        "p99 < 75 s",
+        run.delivered > 0 && p99 < LATENCY_P99_TARGET,
+    ));
+}
