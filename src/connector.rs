@@ -182,10 +182,6 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         self
     }
 
-    pub fn store(&self) -> &C {
-        &self.store
-    }
-
     /// Runs one invocation. `deadline` is when the runtime stops this invocation.
     pub async fn handle(
         &self,
