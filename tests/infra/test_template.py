@@ -218,11 +218,13 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
     if isinstance(document, str):
         document = json.loads(document)
     granted = {}
+    conditions = {}
     for statement in document["Statement"]:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         for action in actions:
             granted[action] = statement["Resource"]
+            conditions[action] = statement.get("Condition")
     table_arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=outputs["TableName"])["Table"][
         "TableArn"
     ]
@@ -232,7 +234,7 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
     account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
     log_group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:{LOG_GROUP}:*"
     assert granted == {
-        "secretsmanager:GetSecretValue": f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/*",
+        "secretsmanager:GetSecretValue": f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/{CONNECTOR}-??????",
         "dynamodb:GetItem": table_arn,
         "dynamodb:PutItem": table_arn,
         "dynamodb:UpdateItem": table_arn,
@@ -244,6 +246,11 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
         "logs:CreateLogStream": log_group_arn,
         "logs:PutLogEvents": log_group_arn,
     }
+    # Each stack's function reads only its own connector's cursor items.
+    own_items = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [CONNECTOR, f"{CONNECTOR}#backfill"]}}
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"):
+        assert conditions[action] == own_items
+    assert all(conditions[a] is None for a in granted if not a.startswith("dynamodb:"))
 
 
 def test_data_key_rotates_and_its_policy_lets_the_function_use_it(deploy):
