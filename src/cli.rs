@@ -64,13 +64,13 @@ struct Common {
     #[arg(long)]
     allow_insecure_loopback: bool,
     /// Seconds this run may take.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     budget_secs: u64,
     /// Events per Okta page (1-1000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
     limit: u32,
     /// Minutes the first poll looks back.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=129_600))]
     lookback_minutes: u64,
 }
 

@@ -241,21 +241,13 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         let Some(session) = session else {
             return Ok(());
         };
-        let first_poll = item.cursor.is_none();
-        if first_poll && session.config.backfill_on_setup {
-            // The live stream started at now - lookback; the backfill ends a minute later
-            // than that so the two overlap instead of leaving a gap (dedupe is by uuid).
-            let end = poll_started - self.settings.drain.lookback + Duration::from_secs(60);
-            let request = BackfillRequest {
-                end: Some(end),
-                ..Default::default()
-            };
-            return self.backfill(id, Some(request), deadline, summary).await;
-        }
         if work_deadline.saturating_duration_since(Instant::now()) > MIN_BACKFILL_SLICE {
-            // Live work is done: the rest of the budget continues a backfill in progress. Its
-            // failures are recorded on the backfill's own item and do not fail the poll.
-            if let Err(err) = self.continue_backfill(id, deadline, summary).await {
+            // Live work is done: the rest of the budget goes to the backfill. Its failures are
+            // recorded on the backfill's own item and do not fail the poll.
+            let first_poll = item.cursor.is_none();
+            let slice =
+                self.backfill_slice(id, &session, first_poll, poll_started, deadline, summary);
+            if let Err(err) = slice.await {
                 tracing::warn!(connector_id = %id, error = %err, "backfill slice failed");
                 summary.message = Some(format!("live poll done; backfill slice failed: {err}"));
             }
@@ -263,20 +255,43 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
         Ok(())
     }
 
-    async fn continue_backfill(
+    /// Continues a backfill in progress, or starts the one `backfill_on_setup` asks for until
+    /// it has recorded its window (a failed first attempt is retried by the next poll).
+    async fn backfill_slice(
         &self,
         id: &ConnectorId,
+        session: &Session,
+        first_poll: bool,
+        poll_started: OffsetDateTime,
         deadline: Instant,
         summary: &mut Summary,
     ) -> Result<(), RunError> {
-        let backfill = self.store.load(&id.backfill_key()).await?;
-        let in_progress = backfill
-            .is_some_and(|b| b.window.is_some() && b.cursor.as_deref() != Some(BACKFILL_DONE));
-        if !in_progress {
-            return Ok(());
-        }
+        let stored = self.store.load(&id.backfill_key()).await?;
+        let request = match stored {
+            Some(backfill) if backfill.window.is_some() => {
+                if backfill.cursor.as_deref() == Some(BACKFILL_DONE) {
+                    return Ok(());
+                }
+                None
+            }
+            _ if session.config.backfill_on_setup => {
+                // The first poll's live stream starts at poll start - lookback: end a minute
+                // later so the two overlap instead of leaving a gap (dedupe is by uuid). A later
+                // retry ends now, overlapping everything the live stream has read since.
+                let end = if first_poll {
+                    poll_started - self.settings.drain.lookback + Duration::from_secs(60)
+                } else {
+                    OffsetDateTime::now_utc()
+                };
+                Some(BackfillRequest {
+                    end: Some(end),
+                    ..Default::default()
+                })
+            }
+            _ => return Ok(()),
+        };
         let mut slice = Summary::new(id, "backfill");
-        let result = self.backfill(id, None, deadline, &mut slice).await;
+        let result = self.backfill(id, request, deadline, &mut slice).await;
         summary.backfill = slice.backfill;
         result
     }

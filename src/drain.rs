@@ -113,7 +113,7 @@ pub enum DrainError {
     /// A step before draining failed (secret, configuration), or a failure recorded earlier.
     #[error("{0}")]
     Failed(String),
-    #[error("stored cursor of {key} is not a valid URL ({detail}); fix or delete the item's cursor attribute")]
+    #[error("stored cursor of {key} is not a valid URL ({detail}); restore the Okta next link in the item's cursor attribute (deleting it restarts at the look-back window and skips older unread events)")]
     BadStoredCursor { key: String, detail: String },
 }
 
@@ -363,13 +363,12 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
 }
 
 /// Whether the item's cursor points before Okta's retention: the events right after it are
-/// gone, so reading on from it would silently skip nothing but also return nothing useful.
-/// The position is judged by the newest event delivered through it (or, before any event,
-/// by the last write).
+/// gone. Judged by the last successful run (every successful run reads on from the cursor,
+/// whatever it publishes), or before any, by the last write; pauses and resumes change neither.
 pub fn cursor_aged_out(item: &CursorItem, now: OffsetDateTime) -> bool {
     item.cursor.is_some()
         && item
-            .newest_published
+            .last_success_at
             .or(item.updated_at)
             .is_some_and(|at| at < now - OKTA_RETENTION)
 }

@@ -371,6 +371,7 @@ async fn cursor_older_than_retention_restarts_from_the_oldest_retained_event() {
         )),
         version: 7,
         newest_published: Some(long_ago),
+        last_success_at: Some(long_ago),
         updated_at: Some(long_ago),
         paused: Some(okta_ingest::cursor::Pause {
             reason: "outage".into(),
@@ -604,4 +605,38 @@ async fn a_failing_backfill_slice_does_not_fail_the_live_poll() {
         rig.store.snapshot(CONNECTOR).unwrap().consecutive_failures,
         0
     );
+}
+
+#[tokio::test]
+async fn a_setup_backfill_that_failed_to_start_is_started_by_the_next_poll() {
+    let mut config = sim_config(1500, 24);
+    config.backlog_span = Duration::from_secs(4 * 3600);
+    let rig = Rig::start(config).await;
+    let secret = serde_json::json!({"org_url": rig.sim.base_url(), "backfill_on_setup": true,
+        "auth": {"type": "ssws", "token": support::rig::SSWS_TOKEN}});
+    rig.secrets.set(CONNECTOR, &secret.to_string());
+    rig.store.fail_next(CursorOp::Load, 1);
+    let first = rig.poll().await.expect("the live poll succeeded");
+    assert!(first.message.unwrap().contains("backfill slice failed"));
+    let second = rig.poll().await.unwrap();
+    assert!(
+        second.backfill.as_ref().is_some_and(|b| b.complete),
+        "{second:?}"
+    );
+    rig.assert_nothing_missing();
+}
+
+#[tokio::test]
+async fn a_quiet_feed_with_recent_successes_is_not_taken_for_an_aged_out_cursor() {
+    let rig = Rig::start(sim_config(400, 25)).await;
+    rig.poll().await.unwrap();
+    // Only system events for months: nothing published, but every poll succeeded.
+    let mut item = rig.store.snapshot(CONNECTOR).unwrap();
+    item.newest_published = Some(time::OffsetDateTime::now_utc() - time::Duration::days(120));
+    rig.store.seed(item);
+    rig.sim.append_events(30);
+    let summary = rig.poll().await.unwrap();
+    let drain = summary.drain.as_ref().unwrap();
+    assert!(!drain.restarted_beyond_retention);
+    assert_eq!(drain.fetched, 30, "read on from the cursor");
 }

@@ -22,20 +22,31 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Appends to `path`, creating it when absent.
+    /// Appends to `path`, creating it when absent. A run that died mid-write left a partial
+    /// last line (its page was not checkpointed and will be written again): it is closed with
+    /// a newline so the replayed records start on lines of their own.
     pub async fn append(path: impl AsRef<Path>) -> Result<Self, SinkError> {
         let path = path.as_ref().to_path_buf();
-        let file = tokio::fs::OpenOptions::new()
+        let cannot = |e: std::io::Error| {
+            SinkError::Service(format!(
+                "cannot open output file {}: {e}; check the path and its permissions",
+                path.display()
+            ))
+        };
+        let ends_mid_line = match last_byte(&path).await {
+            Ok(last) => last.is_some_and(|b| b != b'\n'),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(cannot(e)),
+        };
+        let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .await
-            .map_err(|e| {
-                SinkError::Service(format!(
-                    "cannot open output file {}: {e}; check the path and its permissions",
-                    path.display()
-                ))
-            })?;
+            .map_err(cannot)?;
+        if ends_mid_line {
+            file.write_all(b"\n").await.map_err(cannot)?;
+        }
         Ok(FileSink {
             output: Mutex::new(Output::File { file, path }),
         })
@@ -90,6 +101,18 @@ impl EventSink for FileSink {
     }
 }
 
+async fn last_byte(path: &Path) -> std::io::Result<Option<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path).await?;
+    if file.metadata().await?.len() == 0 {
+        return Ok(None);
+    }
+    file.seek(std::io::SeekFrom::End(-1)).await?;
+    let mut byte = [0u8; 1];
+    file.read_exact(&mut byte).await?;
+    Ok(Some(byte[0]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +145,20 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    #[tokio::test]
+    async fn a_partial_last_line_from_a_crash_is_closed_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":").unwrap();
+        let sink = FileSink::append(&path).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        sink.publish(&[record("b", "{\"b\":2}\n")], deadline)
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"b\":\n{\"b\":2}\n");
     }
 
     #[tokio::test]

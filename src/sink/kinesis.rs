@@ -203,6 +203,15 @@ impl<A: PutRecordsApi> KinesisSink<A> {
                         last_error: "PutRecords did not answer before the deadline".into(),
                     })
                 }
+                Ok(Ok(entries)) if entries.len() != pending.len() => {
+                    // Never read a short answer as "the rest were acknowledged".
+                    return Err(SinkError::Service(format!(
+                        "stream {} answered {} entries for {} records",
+                        self.stream,
+                        entries.len(),
+                        pending.len()
+                    )));
+                }
                 Ok(Ok(entries)) => {
                     let sent = pending.len();
                     let mut rejected = Vec::new();
@@ -502,6 +511,30 @@ mod tests {
                 })
                 .collect())
         }
+    }
+
+    /// Answers one entry fewer than it was sent.
+    struct ShortAnswer;
+
+    #[async_trait]
+    impl PutRecordsApi for ShortAnswer {
+        async fn put_records(
+            &self,
+            _stream: &str,
+            records: &[&Record],
+        ) -> Result<Vec<Option<EntryRejection>>, CallFailure> {
+            Ok(vec![None; records.len().saturating_sub(1)])
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_answer_is_not_taken_as_acknowledgement() {
+        let sink = KinesisSink::with_api(ShortAnswer, "events".into());
+        let err = sink.publish(&records(3), soon()).await.unwrap_err();
+        assert!(
+            err.to_string().contains("answered 2 entries for 3 records"),
+            "{err}"
+        );
     }
 
     fn record(n: usize, data_bytes: usize) -> Record {
