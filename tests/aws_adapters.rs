@@ -94,6 +94,33 @@ async fn malformed_item_names_the_attribute() {
 }
 
 #[tokio::test]
+async fn hand_edited_items_that_read_as_free_and_unpaused_can_be_claimed() {
+    let server = MotoServer::start();
+    let store = cursor_store(&server).await;
+    let config = server.sdk_config().await;
+    // `paused = false` and an owner without an expiry both read as "not paused" / "free".
+    aws_sdk_dynamodb::Client::new(&config)
+        .put_item()
+        .table_name(TABLE)
+        .item("connector_id", AttributeValue::S("acme".into()))
+        .item("paused", AttributeValue::Bool(false))
+        .item("lease_owner", AttributeValue::S("gone".into()))
+        .item("version", AttributeValue::N("3".into()))
+        .send()
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let claim = store
+        .claim("acme", "me", now, now + time::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(
+        matches!(claim, okta_ingest::cursor::Claim::Acquired { .. }),
+        "{claim:?}"
+    );
+}
+
+#[tokio::test]
 async fn missing_table_is_a_readable_service_error() {
     let server = MotoServer::start();
     let config = server.sdk_config().await;

@@ -319,8 +319,12 @@ impl CursorStore for DynamoCursorStore {
              #consecutive_failures = if_not_exists(#consecutive_failures, :zero), \
              #delivered_total = if_not_exists(#delivered_total, :zero) \
              ADD #version :one";
-        let condition = "(attribute_not_exists(#lease_owner) OR #lease_expires_at <= :now_ms \
-             OR #lease_owner = :me) AND attribute_not_exists(#paused)";
+        // Hand-edited items may carry `paused = false` or an owner without an expiry; the
+        // reader treats both as "not paused" / "free", so the condition must too.
+        let condition =
+            "(attribute_not_exists(#lease_owner) OR attribute_not_exists(#lease_expires_at) \
+             OR #lease_expires_at <= :now_ms OR #lease_owner = :me) \
+             AND (attribute_not_exists(#paused) OR #paused <> :true)";
         for _ in 0..CLAIM_ATTEMPTS {
             let values = vec![
                 (":me", s(owner)),
@@ -329,6 +333,7 @@ impl CursorStore for DynamoCursorStore {
                 (":now", timestamp(now)),
                 (":zero", n(0)),
                 (":one", n(1)),
+                (":true", AttributeValue::Bool(true)),
             ];
             match self.update(key, update, Some(condition), values).await {
                 Ok(written) => {
@@ -453,9 +458,10 @@ impl CursorStore for DynamoCursorStore {
                 pausing_values.extend(pause_values(&pause));
                 pausing_values.push((":threshold", n(pause_after.saturating_sub(1))));
                 let threshold = if *pause_now {
-                    " AND attribute_not_exists(#paused)"
+                    " AND (attribute_not_exists(#paused) OR #paused <> :true)"
                 } else {
-                    " AND attribute_not_exists(#paused) AND #consecutive_failures >= :threshold"
+                    " AND (attribute_not_exists(#paused) OR #paused <> :true) \
+                     AND #consecutive_failures >= :threshold"
                 };
                 let pausing = format!("SET {record}, {SET_PAUSE} {free} {count}");
                 match self
