@@ -158,6 +158,21 @@ impl FileCursorStore {
         }
     }
 
+    /// An exclusive lock on `<state>.lock`, released when the returned file is dropped.
+    fn lock_file(&self, key: &str) -> Result<std::fs::File, CursorError> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(PathBuf::from(name))
+            .map_err(|e| self.io_error(key, "opening the cursor lock file", e))?;
+        lock.lock()
+            .map_err(|e| self.io_error(key, "locking the cursor file", e))?;
+        Ok(lock)
+    }
+
     fn write(&self, key: &str, file: &StoredFile) -> Result<(), CursorError> {
         let json = serde_json::to_vec_pretty(file).expect("cursor items serialize");
         write_atomically(&self.path, &json)
@@ -171,6 +186,8 @@ impl FileCursorStore {
         rule: impl FnOnce(&mut Option<CursorItem>) -> Result<T, CursorError>,
     ) -> Result<T, CursorError> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Another CLI run on the same state file must not interleave its read-modify-write.
+        let _across_processes = self.lock_file(key)?;
         let mut file = self.read(key)?;
         let mut slot = file.items.remove(key).map(|stored| stored.into_item(key));
         let before = slot.clone();
@@ -302,11 +319,41 @@ mod tests {
             .release(&lease, &RunOutcome::Success, 5, now)
             .await
             .expect("the lease is still valid after reopening");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        let mut leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from("cursor.json")]);
+        leftovers.sort();
+        assert_eq!(
+            leftovers,
+            ["cursor.json", "cursor.json.lock"],
+            "no temporary files left"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_stores_on_one_file_never_both_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cursor.json");
+        let now = OffsetDateTime::now_utc();
+        let claims = (0..16).map(|n| {
+            // Separate stores stand for separate CLI processes: only the file lock is shared.
+            let store = FileCursorStore::new(&path);
+            tokio::spawn(async move {
+                let until = now + time::Duration::minutes(5);
+                store
+                    .claim("acme", &format!("run-{n}"), now, until)
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut acquired = 0;
+        for claim in claims.collect::<Vec<_>>() {
+            if matches!(claim.await.unwrap(), Claim::Acquired { .. }) {
+                acquired += 1;
+            }
+        }
+        assert_eq!(acquired, 1);
     }
 
     #[tokio::test]
