@@ -21,6 +21,9 @@ use crate::sink::{EventSink, Record, SinkError};
 /// Okta keeps System Log events this long; older positions no longer exist.
 pub const OKTA_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
+/// How far before its newest delivered event a connector whose cursor was lost starts again.
+const LOST_CURSOR_OVERLAP: Duration = Duration::from_secs(5 * 60);
+
 /// Tunables of the drain.
 #[derive(Debug, Clone)]
 pub struct DrainSettings {
@@ -293,8 +296,15 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
                     limit,
                 })
             }
+            // A new connector starts at the look-back window. An item that delivered events
+            // but lost its cursor (edited by hand) starts a little before the newest event it
+            // delivered instead, so nothing in between is skipped (the overlap is deduped).
             (None, StreamKind::Live) => Ok(PageRequest::Start {
-                since: now - self.settings.lookback,
+                since: item
+                    .newest_published
+                    .map_or(now, |newest| newest - LOST_CURSOR_OVERLAP)
+                    .min(now - self.settings.lookback)
+                    .max(oldest_retained),
                 until: None,
                 limit,
             }),

@@ -640,3 +640,21 @@ async fn a_quiet_feed_with_recent_successes_is_not_taken_for_an_aged_out_cursor(
     assert!(!drain.restarted_beyond_retention);
     assert_eq!(drain.fetched, 30, "read on from the cursor");
 }
+
+#[tokio::test]
+async fn a_lost_cursor_restarts_before_the_newest_delivered_event_not_at_the_look_back() {
+    let mut config = sim_config(1000, 26);
+    config.backlog_span = Duration::from_secs(3 * 3600);
+    let rig = Rig::start(config).await;
+    let mut item = okta_ingest::cursor::CursorItem {
+        key: CONNECTOR.into(),
+        newest_published: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(2)),
+        ..Default::default()
+    };
+    item.version = 4;
+    rig.store.seed(item);
+    let summary = rig.poll().await.unwrap();
+    let fetched = summary.drain.as_ref().unwrap().fetched;
+    // About two hours of a three-hour backlog, far more than the 15-minute look-back holds.
+    assert!((500..=800).contains(&fetched), "{fetched}");
+}
