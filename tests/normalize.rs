@@ -51,7 +51,7 @@ fn outcome(normalizer: &Normalizer, raw: &str) -> Value {
             let value: Value = serde_json::from_slice(&record.json).unwrap();
             schema::assert_valid_total_event(&value);
             assert_eq!(value["event_id"], record.event_id.as_str());
-            assert_eq!(value["subject"]["id"], record.partition_key.as_str());
+            assert_eq!(record.partition_key, expected_partition_key(&value));
             value
         }
         Err(excluded) => json!({
@@ -60,6 +60,40 @@ fn outcome(normalizer: &Normalizer, raw: &str) -> Value {
             "event_type": excluded.event_type,
         }),
     }
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The documented partition key of a normalized event (docs/schema.md, "Partition key").
+fn expected_partition_key(event: &Value) -> String {
+    let subject = &event["subject"];
+    let key = if event["subject_resolved"] == true {
+        subject["id"].as_str().unwrap().to_owned()
+    } else {
+        match subject["login"].as_str().map(str::trim) {
+            Some(login) if !login.is_empty() => format!("unknown:{}", login.to_lowercase()),
+            _ => "unknown".to_owned(),
+        }
+    };
+    if key.len() <= 256 {
+        key
+    } else {
+        format!("sha256:{}", sha256_hex(&key))
+    }
+}
+
+fn fixture(name: &str) -> String {
+    okta_fixtures()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+        .1
 }
 
 #[test]
@@ -357,5 +391,169 @@ proptest! {
             cursor = object.get_mut(&key).unwrap();
         }
         let _ = outcome(&normalizer(CatalogPolicy::All, true), &value.to_string());
+    }
+}
+
+#[test]
+fn drifted_field_types_become_null_and_the_event_is_still_published() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    let record = normalizer
+        .normalize(&fixture("odd-drifted-field-types"), INGESTED)
+        .expect("a drifted field must not exclude the event");
+    let event: Value = serde_json::from_slice(&record.json).unwrap();
+    schema::assert_valid_total_event(&event);
+    assert_eq!(event["subject"]["id"], "00u1a2b3c4d5e6f7g8h9");
+    for (path, expected) in [
+        ("/authentication/step", Value::Null),
+        ("/session/external_session_id", Value::Null),
+        ("/geo/lat", Value::Null),
+        ("/geo/lon", Value::Null),
+        ("/geo/city", Value::Null),
+        ("/network/asn", Value::Null),
+        ("/network/is_proxy", Value::Null),
+        ("/display_message", Value::Null),
+        ("/geo/country", json!("United States")),
+        ("/client/ip", json!("198.51.100.23")),
+    ] {
+        assert_eq!(event.pointer(path), Some(&expected), "{path}");
+    }
+}
+
+#[test]
+fn every_scalar_field_of_an_unusable_type_keeps_the_event() {
+    let normalizer = normalizer(CatalogPolicy::All, false);
+    let base: Value = serde_json::from_str(&fixture("user.session.start")).unwrap();
+    let scalar_paths = [
+        "/authenticationContext/authenticationStep",
+        "/authenticationContext/credentialType",
+        "/client/geographicalContext/geolocation/lat",
+        "/client/geographicalContext/geolocation/lon",
+        "/client/userAgent/rawUserAgent",
+        "/client/ipAddress",
+        "/securityContext/asNumber",
+        "/securityContext/isProxy",
+        "/outcome/result",
+        "/severity",
+        "/actor/alternateId",
+    ];
+    for path in scalar_paths {
+        for drifted in [
+            json!("n/a"),
+            json!({"a": [1, {"b": 2}]}),
+            json!([1, "x"]),
+            json!(true),
+        ] {
+            let mut raw = base.clone();
+            *raw.pointer_mut(path).unwrap() = drifted.clone();
+            let event = outcome(&normalizer, &raw.to_string());
+            assert!(
+                event.get("excluded").is_none(),
+                "{path} = {drifted}: {event}"
+            );
+        }
+    }
+}
+
+#[test]
+fn failed_sign_in_for_an_unknown_username_is_published_keyed_by_the_typed_name() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    let raw = fixture("odd-unknown-username-failed-sign-in");
+    let record = normalizer.normalize(&raw, INGESTED).unwrap();
+    assert_eq!(record.partition_key, "unknown:bob.smith@acme.example");
+    let event = outcome(&normalizer, &raw);
+    assert_eq!(event["subject"]["id"], "unknown");
+    assert_eq!(event["subject"]["login"], "Bob.Smith@Acme.example");
+    assert_eq!(event["subject_resolved"], false);
+    assert_eq!(event["outcome"]["result"], "failure");
+
+    let key_for = |login: Value| {
+        let mut value: Value = serde_json::from_str(&raw).unwrap();
+        value["actor"]["alternateId"] = login;
+        normalizer
+            .normalize(&value.to_string(), INGESTED)
+            .unwrap()
+            .partition_key
+    };
+    assert_eq!(
+        key_for(json!("carol@acme.example")),
+        "unknown:carol@acme.example"
+    );
+    assert_eq!(key_for(json!("  ")), "unknown");
+    assert_eq!(key_for(Value::Null), "unknown");
+}
+
+#[test]
+fn resolved_subjects_are_flagged_resolved() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    let event = outcome(&normalizer, &fixture("user.session.start"));
+    assert_eq!(event["subject_resolved"], true);
+}
+
+#[test]
+fn partition_keys_over_256_bytes_become_a_deterministic_sha256() {
+    let normalizer = normalizer(CatalogPolicy::Catalog, false);
+    let mut base: Value = serde_json::from_str(&fixture("user.session.start")).unwrap();
+    let key_for = |actor: Value, base: &mut Value| {
+        base["actor"] = actor;
+        let raw = base.to_string();
+        let _ = outcome(&normalizer, &raw);
+        normalizer.normalize(&raw, INGESTED).unwrap().partition_key
+    };
+    let at_limit = "0".repeat(256);
+    let key = key_for(json!({"id": at_limit, "type": "User"}), &mut base);
+    assert_eq!(key, at_limit);
+
+    // Multi-byte characters: 200 characters but 400 bytes.
+    let long_id = "é".repeat(200);
+    let key = key_for(json!({"id": long_id, "type": "User"}), &mut base);
+    assert_eq!(key, format!("sha256:{}", sha256_hex(&long_id)));
+    assert_eq!(key.len(), 7 + 64);
+    let again = key_for(json!({"id": long_id, "type": "User"}), &mut base);
+    assert_eq!(again, key);
+
+    let long_login = format!("{}@acme.example", "X".repeat(300));
+    let key = key_for(
+        json!({"id": "unknown", "type": "User", "alternateId": long_login}),
+        &mut base,
+    );
+    let unknown_key = format!("unknown:{}", long_login.to_lowercase());
+    assert_eq!(key, format!("sha256:{}", sha256_hex(&unknown_key)));
+}
+
+#[test]
+fn all_policy_makes_the_user_target_the_subject_of_user_directed_types_outside_the_catalog() {
+    let normalizer = normalizer(CatalogPolicy::All, false);
+    let admin = json!({"id": "00uadmin", "type": "User", "alternateId": "admin@acme.example"});
+    let alice = json!({"id": "00ualice", "type": "User", "alternateId": "alice@acme.example"});
+    let group = json!({"id": "00ggroup", "type": "UserGroup", "alternateId": "Engineering"});
+    let event_for = |event_type: &str, targets: Value| {
+        let raw = json!({"uuid": "u-1", "published": "2024-05-01T12:00:00Z",
+            "eventType": event_type, "actor": admin, "target": targets});
+        outcome(&normalizer, &raw.to_string())
+    };
+    for event_type in [
+        "user.account.update_profile",
+        "user.lifecycle.reactivate",
+        "user.mfa.factor.suspend",
+        "application.user_membership.change_username",
+        "group.user_membership.rule_add",
+    ] {
+        let event = event_for(event_type, json!([group, alice]));
+        assert_eq!(event["classification"], "other", "{event_type}");
+        assert_eq!(event["subject"]["id"], "00ualice", "{event_type}");
+        assert_eq!(event["subject_source"], "target", "{event_type}");
+        assert_eq!(event["actor"]["id"], "00uadmin", "{event_type}");
+        // Without a User target the admin is still the subject rather than the event being lost.
+        let event = event_for(event_type, json!([group]));
+        assert_eq!(event["subject"]["id"], "00uadmin", "{event_type}");
+    }
+    for event_type in [
+        "policy.lifecycle.update",
+        "user.accounts.something",
+        "user.session.access_admin_app",
+    ] {
+        let event = event_for(event_type, json!([alice]));
+        assert_eq!(event["subject"]["id"], "00uadmin", "{event_type}");
+        assert_eq!(event["subject_source"], "actor", "{event_type}");
     }
 }

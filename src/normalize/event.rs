@@ -55,6 +55,10 @@ pub struct TotalEvent<'a> {
     pub subject: Party<'a>,
     /// Where the subject came from.
     pub subject_source: SubjectSource,
+    /// False when Okta could not resolve the subject to a user (`subject.id` is `"unknown"`,
+    /// e.g. a failed sign-in with a username that does not exist); `subject.login` is then the
+    /// name as typed.
+    pub subject_resolved: bool,
     #[serde(borrow)]
     pub targets: Vec<Target<'a>>,
     /// The application involved (first `AppInstance` target).

@@ -6,8 +6,10 @@ pub mod event;
 mod timestamp;
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::okta::model::{self, LogEvent, Text};
@@ -39,7 +41,7 @@ pub struct NormalizerConfig {
 pub struct NormalizedRecord {
     /// The Okta `uuid`: the dedupe key downstream.
     pub event_id: String,
-    /// The subject's Okta user id: Kinesis partition key (per-person ordering).
+    /// Kinesis partition key (per-person ordering), see [`partition_key`].
     pub partition_key: String,
     pub published: OffsetDateTime,
     /// One JSON object followed by `\n`.
@@ -120,7 +122,7 @@ impl Normalizer {
         let (event, published) = self.to_event(raw, ingested_at)?;
         let keys = (
             event.event_id.clone().into_owned(),
-            event.subject.id.clone().unwrap_or_default().into_owned(),
+            partition_key(&event.subject, event.subject_resolved),
             published,
         );
         // Writing to a Vec fails only for non-string map keys, which v1 has none of; report
@@ -220,6 +222,60 @@ struct BuildInput<'a> {
     raw: Option<Cow<'a, RawValue>>,
 }
 
+/// Kinesis refuses partition keys longer than 256 characters (and so than 256 bytes).
+pub const MAX_PARTITION_KEY_BYTES: usize = 256;
+
+/// Okta's `id` for a User it could not resolve, e.g. a sign-in with a username that does not exist.
+const UNRESOLVED_USER_ID: &str = "unknown";
+
+/// Non-catalog event types where an admin or Okta acts on a user: the user target is the subject.
+const USER_DIRECTED_PREFIXES: [&str; 6] = [
+    "user.account.",
+    "user.lifecycle.",
+    "user.mfa.factor.",
+    "application.user_membership.",
+    "group.user_membership.",
+    "user.session.clear",
+];
+
+/// The subject's Okta user id. Unresolved users are keyed by their typed login instead, so a
+/// password spray spreads over shards (and baselines) rather than piling onto one "unknown" key.
+/// Keys over the Kinesis limit become `sha256:<hex>`: deterministic, so ordering still holds.
+pub fn partition_key(subject: &event::Party<'_>, subject_resolved: bool) -> String {
+    let key = if subject_resolved {
+        subject.id.as_deref().unwrap_or_default().to_owned()
+    } else {
+        match subject.login.as_deref().map(str::trim) {
+            Some(login) if !login.is_empty() => {
+                format!("{UNRESOLVED_USER_ID}:{}", login.to_lowercase())
+            }
+            _ => UNRESOLVED_USER_ID.to_owned(),
+        }
+    };
+    if key.len() <= MAX_PARTITION_KEY_BYTES {
+        return key;
+    }
+    let mut short = String::with_capacity(7 + 64);
+    short.push_str("sha256:");
+    for byte in Sha256::digest(key.as_bytes()) {
+        // Writing to a String cannot fail.
+        let _ = write!(short, "{byte:02x}");
+    }
+    short
+}
+
+/// The subject rule of a type outside the catalog (used under the `all` policy).
+fn uncatalogued_rule(event_type: &str) -> SubjectRule {
+    if USER_DIRECTED_PREFIXES
+        .iter()
+        .any(|prefix| event_type.starts_with(prefix))
+    {
+        SubjectRule::Target
+    } else {
+        SubjectRule::Actor
+    }
+}
+
 fn text(value: Option<Text<'_>>) -> Option<Cow<'_, str>> {
     value.map(Text::into_cow).filter(|s| !s.trim().is_empty())
 }
@@ -231,7 +287,7 @@ fn build<'a>(
     entry: Option<&'static CatalogEntry>,
     input: BuildInput<'a>,
 ) -> Option<TotalEvent<'a>> {
-    let rule = entry.map_or(SubjectRule::Actor, |e| e.subject);
+    let rule = entry.map_or_else(|| uncatalogued_rule(&input.event_type), |e| e.subject);
     let actor = log.actor.unwrap_or_default();
     let targets = log.target.unwrap_or_default();
     let first_user_target = targets.iter().find(|t| t.is_user());
@@ -242,6 +298,10 @@ fn build<'a>(
         (_, _, Some(target)) => (party(target), SubjectSource::Target),
         (_, false, None) => return None,
     };
+    let subject_resolved = !subject
+        .id
+        .as_deref()
+        .is_some_and(|id| id.trim().eq_ignore_ascii_case(UNRESOLVED_USER_ID));
     let application = targets
         .iter()
         .find(|t| t.kind.as_ref().is_some_and(|k| k.0 == "AppInstance"))
@@ -294,6 +354,7 @@ fn build<'a>(
         actor: party(&actor),
         subject,
         subject_source,
+        subject_resolved,
         targets: targets.into_iter().map(target).collect(),
         application,
         session: event::Session {
@@ -308,7 +369,7 @@ fn build<'a>(
             credential_type,
             credential_provider: text(auth.credential_provider),
             interface: text(auth.interface),
-            step: auth.authentication_step.map(|s| s.0),
+            step: auth.authentication_step.and_then(|s| s.0),
             issuer_id: text(issuer.id),
             issuer_type: text(issuer.kind),
             factor,
@@ -344,7 +405,7 @@ fn build<'a>(
             registered: d.registered.and_then(|f| f.0),
         }),
         network: event::Network {
-            asn: security.as_number.map(|n| n.0),
+            asn: security.as_number.and_then(|n| n.0),
             as_org: text(security.as_org),
             isp: text(security.isp),
             domain: text(security.domain),
@@ -388,11 +449,11 @@ fn geo(context: model::GeographicalContext<'_>) -> event::Geo<'_> {
         // Out-of-range coordinates would place the user nowhere; unknown is safer for travel checks.
         lat: location
             .lat
-            .map(|f| f.0)
+            .and_then(|f| f.0)
             .filter(|lat| (-90.0..=90.0).contains(lat)),
         lon: location
             .lon
-            .map(|f| f.0)
+            .and_then(|f| f.0)
             .filter(|lon| (-180.0..=180.0).contains(lon)),
     }
 }
@@ -659,5 +720,87 @@ mod tests {
         let n = normalizer(CatalogPolicy::Catalog);
         let (event, _) = n.to_event(raw, INGESTED).unwrap();
         assert_eq!(event.authentication.factor.as_deref(), Some("OTP"));
+    }
+
+    #[test]
+    fn drifted_scalar_types_are_null_and_the_event_is_kept() {
+        let raw = r#"{"uuid":"u","published":"2024-05-01T12:00:00Z","eventType":"user.session.start",
+            "actor":{"id":"00u1","type":"User","alternateId":{"login":"x"}},
+            "authenticationContext":{"authenticationStep":"n/a"},
+            "client":{"ipAddress":"198.51.100.1","geographicalContext":{"geolocation":{"lat":"unknown","lon":[]}}}}"#;
+        let n = normalizer(CatalogPolicy::Catalog);
+        let (event, _) = n.to_event(raw, INGESTED).unwrap();
+        assert_eq!(event.subject.id.as_deref(), Some("00u1"));
+        assert_eq!(event.subject.login, None);
+        assert_eq!(event.authentication.step, None);
+        assert_eq!((event.geo.lat, event.geo.lon), (None, None));
+        assert_eq!(event.client.ip.as_deref(), Some("198.51.100.1"));
+    }
+
+    #[test]
+    fn unresolved_user_is_published_and_keyed_by_the_lowercased_typed_name() {
+        const UNKNOWN: &str = r#"{"id":"unknown","type":"User","alternateId":" Bob@Acme.com ","displayName":"unknown"}"#;
+        let raw = raw("user.session.start", UNKNOWN, "[]");
+        let n = normalizer(CatalogPolicy::Catalog);
+        let record = n.normalize(&raw, INGESTED).unwrap();
+        assert_eq!(record.partition_key, "unknown:bob@acme.com");
+        let (event, _) = n.to_event(&raw, INGESTED).unwrap();
+        assert!(!event.subject_resolved);
+        assert_eq!(event.subject.id.as_deref(), Some("unknown"));
+        let nameless = raw_nameless();
+        assert_eq!(
+            n.normalize(&nameless, INGESTED).unwrap().partition_key,
+            "unknown"
+        );
+        let alice = raw_alice();
+        let (resolved, _) = n.to_event(&alice, INGESTED).unwrap();
+        assert!(resolved.subject_resolved);
+    }
+
+    fn raw_nameless() -> String {
+        raw(
+            "user.session.start",
+            r#"{"id":"UNKNOWN","type":"User"}"#,
+            "[]",
+        )
+    }
+
+    fn raw_alice() -> String {
+        raw("user.session.start", ALICE, "[]")
+    }
+
+    #[test]
+    fn partition_key_longer_than_256_bytes_is_its_sha256() {
+        let party = |id: String| event::Party {
+            id: Some(Cow::Owned(id)),
+            kind: Some(Cow::Borrowed("User")),
+            login: None,
+            display_name: None,
+        };
+        let at_limit = "a".repeat(MAX_PARTITION_KEY_BYTES);
+        assert_eq!(partition_key(&party(at_limit.clone()), true), at_limit);
+        let over = "a".repeat(MAX_PARTITION_KEY_BYTES + 1);
+        let key = partition_key(&party(over.clone()), true);
+        let digest: String = Sha256::digest(over.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(key, format!("sha256:{digest}"));
+        assert!(key.len() <= MAX_PARTITION_KEY_BYTES);
+        assert_eq!(partition_key(&party(over), true), key);
+    }
+
+    #[test]
+    fn all_policy_attributes_user_directed_types_outside_the_catalog_to_the_user_target() {
+        let n = normalizer(CatalogPolicy::All);
+        let update = raw("user.account.update_profile", ADMIN, &format!("[{ALICE}]"));
+        let (event, _) = n.to_event(&update, INGESTED).unwrap();
+        assert_eq!(event.subject.id.as_deref(), Some("00u-alice"));
+        assert_eq!(event.subject_source, SubjectSource::Target);
+        assert_eq!(event.actor.id.as_deref(), Some("00u-admin"));
+        let other = raw("policy.rule.update", ADMIN, &format!("[{ALICE}]"));
+        let (event, _) = n.to_event(&other, INGESTED).unwrap();
+        assert_eq!(event.subject.id.as_deref(), Some("00u-admin"));
+        assert_eq!(event.subject_source, SubjectSource::Actor);
     }
 }

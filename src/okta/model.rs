@@ -3,7 +3,8 @@
 //! Strings borrow from the page body when they contain no escapes. Every field is optional:
 //! Okta omits or nulls whole sections depending on the event type, and adds fields over time
 //! (unknown fields are skipped). Scalars accept the neighbouring JSON type (a number sent as a
-//! string, a boolean sent as `"true"`) because a type drift in one field must not cost the event.
+//! string, a boolean sent as `"true"`) because a type drift in one field must not cost the event;
+//! a value of an unusable type (`"n/a"` for a number, an object for a string) reads as unknown.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -248,8 +249,24 @@ pub struct IpHop<'a> {
     pub geographical_context: Option<GeographicalContext<'a>>,
 }
 
+/// Skips a JSON object of unexpected type, so the caller can read the field as unknown.
+fn skip_map<'de, A: de::MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map
+        .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+        .is_some()
+    {}
+    Ok(())
+}
+
+/// Skips a JSON array of unexpected type, so the caller can read the field as unknown.
+fn skip_seq<'de, A: de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
 /// A string field, borrowed from the input unless it had to be unescaped.
-/// Numbers and booleans are accepted and kept as their JSON text.
+/// Numbers and booleans are kept as their JSON text; an object or array reads as the empty
+/// string (normalized to null) so that one drifted field does not cost the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text<'a>(pub Cow<'a, str>);
 
@@ -288,76 +305,109 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
                 Ok(Text(Cow::Owned(v.to_string())))
             }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                skip_map(map)?;
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                skip_seq(seq)?;
+                Ok(Text(Cow::Borrowed("")))
+            }
         }
         deserializer.deserialize_any(TextVisitor)
     }
 }
 
-/// An integer field; also accepts integral floats and numeric strings.
+/// An integer field; also accepts integral floats and numeric strings. Anything else (`"n/a"`,
+/// a fraction, an object) is unknown (`Int(None)`) rather than an error that would cost the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Int(pub i64);
+pub struct Int(pub Option<i64>);
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct IntVisitor;
-        impl Visitor<'_> for IntVisitor {
+        impl<'de> Visitor<'de> for IntVisitor {
             type Value = Int;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an integer")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(v))
+                Ok(Int(Some(v)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                i64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::custom("integer out of range"))
+                Ok(Int(i64::try_from(v).ok()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Int, E> {
                 // `as` saturates; the range check keeps saturated values out.
-                if v.fract() == 0.0 && v.abs() < 9.0e15 {
-                    Ok(Int(v as i64))
-                } else {
-                    Err(E::custom("not an integer"))
-                }
+                Ok(Int(
+                    (v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i64)
+                ))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
-                v.trim()
-                    .parse()
-                    .map(Int)
-                    .map_err(|_| E::custom("not an integer"))
+                Ok(Int(v.trim().parse().ok()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Int, E> {
+                Ok(Int(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Int, E> {
+                Ok(Int(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Int, A::Error> {
+                skip_map(map)?;
+                Ok(Int(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Int, A::Error> {
+                skip_seq(seq)?;
+                Ok(Int(None))
             }
         }
         deserializer.deserialize_any(IntVisitor)
     }
 }
 
-/// A floating-point field; also accepts numeric strings. Non-finite values are refused.
+/// A floating-point field; also accepts numeric strings. Non-finite values and other types
+/// (`"unknown"`, an object) are unknown (`Float(None)`) rather than an error.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Float(pub f64);
+pub struct Float(pub Option<f64>);
 
 impl<'de> Deserialize<'de> for Float {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct FloatVisitor;
-        impl Visitor<'_> for FloatVisitor {
+        impl<'de> Visitor<'de> for FloatVisitor {
             type Value = Float;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a number")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Float, E> {
-                Ok(Float(v as f64))
+                Ok(Float(Some(v as f64)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Float, E> {
-                Ok(Float(v as f64))
+                Ok(Float(Some(v as f64)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Float, E> {
-                Ok(Float(v))
+                Ok(Float(Some(v).filter(|f| f.is_finite())))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Float, E> {
-                match v.trim().parse::<f64>() {
-                    Ok(f) if f.is_finite() => Ok(Float(f)),
-                    _ => Err(E::custom("not a number")),
-                }
+                Ok(Float(
+                    v.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+                ))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Float, E> {
+                Ok(Float(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Float, E> {
+                Ok(Float(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Float, A::Error> {
+                skip_map(map)?;
+                Ok(Float(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Float, A::Error> {
+                skip_seq(seq)?;
+                Ok(Float(None))
             }
         }
         deserializer.deserialize_any(FloatVisitor)
@@ -365,14 +415,14 @@ impl<'de> Deserialize<'de> for Float {
 }
 
 /// A boolean field; Okta sends some (e.g. `debugData.threatSuspected`) as `"true"`/`"false"`.
-/// Any other string reads as unknown rather than failing the event.
+/// Any other string or type reads as unknown rather than failing the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flag(pub Option<bool>);
 
 impl<'de> Deserialize<'de> for Flag {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct FlagVisitor;
-        impl Visitor<'_> for FlagVisitor {
+        impl<'de> Visitor<'de> for FlagVisitor {
             type Value = Flag;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a boolean")
@@ -389,6 +439,26 @@ impl<'de> Deserialize<'de> for Flag {
                 } else {
                     None
                 }))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Flag, A::Error> {
+                skip_map(map)?;
+                Ok(Flag(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Flag, A::Error> {
+                skip_seq(seq)?;
+                Ok(Flag(None))
             }
         }
         deserializer.deserialize_any(FlagVisitor)
@@ -424,15 +494,15 @@ mod tests {
             "client":{"geographicalContext":{"geolocation":{"lat":"37.5","lon":-122}}}}"#;
         let event: LogEvent = serde_json::from_str(raw).unwrap();
         let security = event.security_context.unwrap();
-        assert_eq!(security.as_number, Some(Int(7922)));
+        assert_eq!(security.as_number, Some(Int(Some(7922))));
         assert_eq!(security.is_proxy, Some(Flag(Some(false))));
         let debug = event.debug_context.unwrap().debug_data.unwrap();
         assert_eq!(debug.threat_suspected, Some(Flag(Some(true))));
         assert_eq!(debug.request_id.unwrap().0, "42");
         let geo = event.client.unwrap().geographical_context.unwrap();
         let location = geo.geolocation.unwrap();
-        assert_eq!(location.lat, Some(Float(37.5)));
-        assert_eq!(location.lon, Some(Float(-122.0)));
+        assert_eq!(location.lat, Some(Float(Some(37.5))));
+        assert_eq!(location.lon, Some(Float(Some(-122.0))));
     }
 
     #[test]
@@ -444,5 +514,53 @@ mod tests {
         assert!(user.is_user());
         assert!(!no_id.is_user());
         assert!(!system.is_user());
+    }
+
+    #[test]
+    fn scalars_of_an_unusable_type_read_as_unknown_instead_of_failing_the_event() {
+        let raw = r#"{"uuid":"u","authenticationContext":{"authenticationStep":"n/a",
+            "externalSessionId":{"nested":[1,{"x":2}]},"interface":[1,2]},
+            "securityContext":{"asNumber":{"a":1},"isProxy":1},
+            "device":{"managed":[true],"registered":{"x":true}},
+            "client":{"geographicalContext":{"city":["Paris"],
+                "geolocation":{"lat":"unknown","lon":[1]}}}}"#;
+        let event: LogEvent = serde_json::from_str(raw).unwrap();
+        assert_eq!(event.uuid.unwrap().0, "u");
+        let auth = event.authentication_context.unwrap();
+        assert_eq!(auth.authentication_step, Some(Int(None)));
+        assert_eq!(auth.external_session_id.unwrap().0, "");
+        assert_eq!(auth.interface.unwrap().0, "");
+        let security = event.security_context.unwrap();
+        assert_eq!(security.as_number, Some(Int(None)));
+        assert_eq!(security.is_proxy, Some(Flag(None)));
+        let device = event.device.unwrap();
+        assert_eq!(
+            (device.managed, device.registered),
+            (Some(Flag(None)), Some(Flag(None)))
+        );
+        let geo = event.client.unwrap().geographical_context.unwrap();
+        assert_eq!(geo.city.unwrap().0, "");
+        let location = geo.geolocation.unwrap();
+        assert_eq!(
+            (location.lat, location.lon),
+            (Some(Float(None)), Some(Float(None)))
+        );
+    }
+
+    #[test]
+    fn out_of_range_or_fractional_numbers_read_as_unknown() {
+        let raw = r#"{"authenticationContext":{"authenticationStep":1.5},
+            "securityContext":{"asNumber":18446744073709551615},
+            "client":{"geographicalContext":{"geolocation":{"lat":"NaN","lon":"inf"}}}}"#;
+        let event: LogEvent = serde_json::from_str(raw).unwrap();
+        let step = event.authentication_context.unwrap().authentication_step;
+        assert_eq!(step, Some(Int(None)));
+        assert_eq!(event.security_context.unwrap().as_number, Some(Int(None)));
+        let geo = event.client.unwrap().geographical_context.unwrap();
+        let location = geo.geolocation.unwrap();
+        assert_eq!(
+            (location.lat, location.lon),
+            (Some(Float(None)), Some(Float(None)))
+        );
     }
 }
