@@ -184,21 +184,33 @@ impl OktaClient {
                     dpop_nonce,
                     used,
                 }) => {
-                    if let Some(nonce) = dpop_nonce.filter(|_| !nonce_retried) {
-                        if self.auth.accept_dpop_nonce(&nonce) {
-                            nonce_retried = true;
-                            continue;
+                    match dpop_nonce {
+                        Some(nonce) if self.auth.accept_dpop_nonce(&nonce) => {
+                            if !nonce_retried {
+                                nonce_retried = true;
+                                continue;
+                            }
+                            // The nonce rotated again: a race with Okta, not bad credentials,
+                            // so back off and retry rather than pause the connector.
+                            OktaError::Http {
+                                status: 401,
+                                code: "use_dpop_nonce".into(),
+                                summary: "Okta changed the DPoP nonce again; retrying".into(),
+                            }
+                        }
+                        _ => {
+                            if !token_renewed && self.auth.renew_after_rejection(&used).await {
+                                tracing::info!("Okta refused the access token; renewing it once");
+                                token_renewed = true;
+                                continue;
+                            }
+                            return Err(error);
                         }
                     }
-                    if !token_renewed && self.auth.renew_after_rejection(&used).await {
-                        tracing::info!("Okta refused the access token; renewing it once");
-                        token_renewed = true;
-                        continue;
-                    }
-                    return Err(error);
                 }
                 Err(Failure::Throttled(Some(wait), error)) => {
-                    if Instant::now() + wait > deadline {
+                    // Compared as durations: `now + wait` would overflow on a hostile header.
+                    if wait > deadline.saturating_duration_since(Instant::now()) {
                         tracing::warn!(
                             wait_ms = wait.as_millis() as u64,
                             "rate limit resets after the deadline"
@@ -223,7 +235,7 @@ impl OktaClient {
                 .next()
                 .unwrap_or(self.options.backoff_cap)
                 .min(self.options.backoff_cap);
-            if Instant::now() + delay >= deadline {
+            if delay >= deadline.saturating_duration_since(Instant::now()) {
                 return Err(error);
             }
             tracing::info!(retry = retries, delay_ms = delay.as_millis() as u64, error = %error, "transient Okta failure; retrying");
@@ -243,7 +255,7 @@ impl OktaClient {
         ) {
             Pace::Go => Ok(()),
             Pace::WaitFor(wait) => {
-                if Instant::now() + wait > deadline {
+                if wait > deadline.saturating_duration_since(Instant::now()) {
                     return Err(OktaError::RateLimited);
                 }
                 tracing::debug!(
@@ -427,6 +439,9 @@ fn classify(error: OktaError) -> Failure {
         OktaError::Http { status, .. } if status >= 500 || status == 429 => {
             Failure::Transient(error)
         }
+        // The token endpoint rotated its DPoP nonce again after our one retry: a race, not a
+        // credentials problem.
+        OktaError::Http { ref code, .. } if code == "use_dpop_nonce" => Failure::Transient(error),
         other => Failure::Fatal(other),
     }
 }
