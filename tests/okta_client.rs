@@ -1242,3 +1242,25 @@ async fn dpop_token_while_dpop_is_off_is_refused_naming_the_setting() {
     assert!(message.contains("\"dpop\": true"), "{message}");
     assert!(fake.log_requests().is_empty());
 }
+
+#[tokio::test]
+async fn refused_dpop_token_with_a_nonce_header_still_renews_then_is_auth_rejected() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_logs((1..=3).map(|i| {
+        Reply::new(401, "")
+            .header("www-authenticate", "DPoP error=\"invalid_token\"")
+            .header("dpop-nonce", format!("api-{i}"))
+    }));
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(err.pauses_connector(), "{err}");
+    assert_eq!(fake.log_requests().len(), 3);
+    assert_eq!(fake.token_requests().len(), 2, "renewed once");
+}

@@ -100,6 +100,8 @@ enum Failure {
     Unauthorized {
         error: OktaError,
         dpop_nonce: Option<String>,
+        /// WWW-Authenticate says `use_dpop_nonce`: only the nonce is wrong, not the token.
+        nonce_error: bool,
         used: RequestAuth,
     },
     Fatal(OktaError),
@@ -182,30 +184,29 @@ impl OktaClient {
                 Err(Failure::Unauthorized {
                     error,
                     dpop_nonce,
+                    nonce_error,
                     used,
                 }) => {
-                    match dpop_nonce {
-                        Some(nonce) if self.auth.accept_dpop_nonce(&nonce) => {
-                            if !nonce_retried {
-                                nonce_retried = true;
-                                continue;
-                            }
-                            // The nonce rotated again: a race with Okta, not bad credentials,
-                            // so back off and retry rather than pause the connector.
-                            OktaError::Http {
-                                status: 401,
-                                code: "use_dpop_nonce".into(),
-                                summary: "Okta changed the DPoP nonce again; retrying".into(),
-                            }
+                    let nonce_taken = dpop_nonce.is_some_and(|n| self.auth.accept_dpop_nonce(&n));
+                    if nonce_taken && !nonce_retried {
+                        nonce_retried = true;
+                        continue;
+                    }
+                    if nonce_taken && nonce_error {
+                        // The nonce rotated again: a race with Okta, not bad credentials,
+                        // so back off and retry rather than pause the connector.
+                        OktaError::Http {
+                            status: 401,
+                            code: "use_dpop_nonce".into(),
+                            summary: "Okta changed the DPoP nonce again; retrying".into(),
                         }
-                        _ => {
-                            if !token_renewed && self.auth.renew_after_rejection(&used).await {
-                                tracing::info!("Okta refused the access token; renewing it once");
-                                token_renewed = true;
-                                continue;
-                            }
-                            return Err(error);
+                    } else {
+                        if !token_renewed && self.auth.renew_after_rejection(&used).await {
+                            tracing::info!("Okta refused the access token; renewing it once");
+                            token_renewed = true;
+                            continue;
                         }
+                        return Err(error);
                     }
                 }
                 Err(Failure::Throttled(Some(wait), error)) => {
@@ -354,6 +355,11 @@ impl OktaClient {
                     .get("dpop-nonce")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
+                nonce_error: headers
+                    .get_all(reqwest::header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.contains("use_dpop_nonce")),
                 error: OktaError::AuthRejected {
                     code: code.clone(),
                     summary: if summary.is_empty() {
