@@ -92,7 +92,9 @@ impl OrgUrl {
                     "must use the org's domain name, not an IP address; e.g. https://acme.okta.com",
                 ))
             }
-            ("http", Some(host)) if is_loopback(&host) && url.port().is_some() => {
+            // No port check: the url crate drops an explicit default :80, and http://127.0.0.1
+            // is that same port anyway.
+            ("http", Some(host)) if is_loopback(&host) => {
                 if !opts.allow_insecure_loopback {
                     return Err(refuse(
                         "plain http to a loopback address needs --allow-insecure-loopback (tests and demos only)",
@@ -447,6 +449,25 @@ mod tests {
     }
 
     #[test]
+    fn loopback_on_the_default_http_port_is_accepted_with_the_flag() {
+        // The url crate drops an explicit :80, which used to look like "no port" and was refused.
+        for input in [
+            "http://127.0.0.1:80",
+            "http://127.0.0.1",
+            "http://[::1]:80/",
+        ] {
+            let url = OrgUrl::parse(input, LOOPBACK).unwrap();
+            assert_eq!(url.as_url().port_or_known_default(), Some(80), "{input}");
+        }
+        assert_eq!(
+            OrgUrl::parse("http://127.0.0.1:80", LOOPBACK)
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1"
+        );
+    }
+
+    #[test]
     fn refused_org_urls_say_why() {
         let strict = ValidationOptions::default();
         for (input, opts, hint) in [
@@ -464,7 +485,7 @@ mod tests {
             ("ftp://acme.okta.com", strict, "not supported"),
             ("acme.okta.com", strict, "e.g. https://acme.okta.com"),
             ("http://127.0.0.1:8080", strict, "--allow-insecure-loopback"),
-            ("http://127.0.0.1", LOOPBACK, "must use https"),
+            ("http://127.0.0.1:80", strict, "--allow-insecure-loopback"),
             ("http://192.168.1.5:80", LOOPBACK, "must use https"),
         ] {
             let err = OrgUrl::parse(input, opts).unwrap_err();

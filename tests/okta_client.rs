@@ -213,7 +213,7 @@ async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: St
     if jsonwebtoken::decode::<Value>(&assertion, key, &validation).is_err() {
         return oauth_error(401, "invalid_client");
     }
-    let token_type = if let Some(nonce) = &state.dpop_nonce {
+    if let Some(nonce) = &state.dpop_nonce {
         let proof = headers
             .get("dpop")
             .and_then(|v| v.to_str().ok())
@@ -235,6 +235,9 @@ async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: St
                 "",
             );
         }
+    }
+    // Like Okta: a token request with a DPoP proof gets a DPoP-bound token.
+    let token_type = if headers.contains_key("dpop") {
         "DPoP"
     } else {
         "Bearer"
@@ -549,7 +552,8 @@ async fn dpop_token_request_retries_with_the_server_nonce_and_api_calls_carry_pr
     assert_eq!(claims["htm"], "GET");
     assert_eq!(claims["htu"], format!("{}/api/v1/logs", fake.base));
     assert_eq!(claims["ath"], b64(&Sha256::digest(b"tok-1")));
-    assert_eq!(claims["nonce"], "nonce-1");
+    // The token endpoint's nonce is its own; the API asks for one itself if it wants one.
+    assert!(claims.get("nonce").is_none());
 }
 
 #[tokio::test]
@@ -674,7 +678,7 @@ async fn forbidden_403_and_not_found_404_are_typed_and_not_retried() {
 }
 
 #[tokio::test]
-async fn throttled_request_waits_until_the_reset_header() {
+async fn throttled_request_waits_until_a_margin_past_the_reset_header() {
     let fake = Fake::start(FakeState::default()).await;
     let reset = epoch_secs_from_now(2);
     fake.script_logs([Reply::new(429, r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#)
@@ -691,14 +695,15 @@ async fn throttled_request_waits_until_the_reset_header() {
     let requests = fake.log_requests();
     assert_eq!(requests.len(), 2);
     let retried_at = requests[1].at.duration_since(UNIX_EPOCH).unwrap();
+    // A second past the reset: Okta's window may roll a little later than our clock says.
     assert!(
-        retried_at >= Duration::from_secs(reset),
-        "retried before the reset"
+        retried_at >= Duration::from_secs(reset + 1),
+        "retried before the reset plus the skew margin"
     );
     let waited = requests[1].at.duration_since(requests[0].at).unwrap();
     assert!(
-        waited < Duration::from_secs(3),
-        "waited {waited:?}, more than the header asked"
+        waited < Duration::from_secs(4),
+        "waited {waited:?}, more than the header (and margin) asked"
     );
     let stats = client.stats();
     assert_eq!(stats.throttled_429, 1);
@@ -1016,4 +1021,246 @@ async fn token_with_a_line_break_is_a_config_error_not_a_retry() {
     assert!(matches!(err, OktaError::Config(_)), "{err}");
     assert!(!err.to_string().contains("00ab"));
     assert!(fake.log_requests().is_empty());
+}
+
+#[tokio::test]
+async fn stale_reset_429_waits_briefly_instead_of_spending_retries() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::new(429, "")
+        .header("x-rate-limit-limit", "100")
+        .header("x-rate-limit-remaining", "0")
+        .header(
+            "x-rate-limit-reset",
+            (epoch_secs_from_now(0) - 10).to_string(),
+        )]);
+    // No retries allowed: only a 429 wait (not backoff) can get the page.
+    let options = ClientOptions {
+        max_retries: 0,
+        ..quick_options()
+    };
+    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    let requests = fake.log_requests();
+    let waited = requests[1].at.duration_since(requests[0].at).unwrap();
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn huge_retry_after_fails_fast_as_rate_limited_without_panicking() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::new(429, "").header("retry-after", u64::MAX.to_string())]);
+    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let started = Instant::now();
+    let err = client
+        .fetch_page(&start_request(), deadline(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::RateLimited), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn huge_expires_in_is_clamped_and_the_token_reused() {
+    let (fake, key) = oauth_fake(u64::MAX, None).await;
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        client
+            .fetch_page(&start_request(), deadline(10))
+            .await
+            .unwrap();
+    }
+    assert_eq!(fake.token_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn failed_early_renewal_keeps_using_the_still_valid_token() {
+    let (fake, key) = oauth_fake(4, None).await;
+    let options = ClientOptions {
+        token_renew_margin: Duration::from_secs(2),
+        ..quick_options()
+    };
+    let client =
+        OktaClient::new(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    // Within the renewal margin but not expired; the token endpoint is down for one request.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    fake.script_tokens([Reply::new(503, "")]);
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    let used: Vec<String> = fake
+        .log_requests()
+        .iter()
+        .map(|r| header(r, "authorization").to_owned())
+        .collect();
+    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1"]);
+    assert_eq!(fake.token_requests().len(), 2, "the renewal was attempted");
+}
+
+#[tokio::test]
+async fn short_lived_token_is_reused_across_pages_despite_a_longer_margin() {
+    // Default margin is 300 s; a 60 s token must not be fetched again for every page.
+    let (fake, key) = oauth_fake(60, None).await;
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        client
+            .fetch_page(&start_request(), deadline(10))
+            .await
+            .unwrap();
+    }
+    assert_eq!(fake.token_requests().len(), 1);
+}
+
+fn use_dpop_nonce(nonce: &str) -> Reply {
+    Reply::new(
+        400,
+        json!({"error": "use_dpop_nonce", "error_description": "nonce required"}).to_string(),
+    )
+    .header("dpop-nonce", nonce)
+}
+
+#[tokio::test]
+async fn token_endpoint_nonce_changing_again_is_retried_not_auth_rejected() {
+    let (fake, key) = oauth_fake(3600, Some("nonce-2")).await;
+    fake.script_tokens([use_dpop_nonce("nonce-1"), use_dpop_nonce("nonce-2")]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    let tokens = fake.token_requests();
+    assert_eq!(tokens.len(), 3);
+    let nonce = jsonwebtoken::dangerous::insecure_decode::<Value>(header(&tokens[2], "dpop"))
+        .unwrap()
+        .claims["nonce"]
+        .clone();
+    assert_eq!(nonce, "nonce-2");
+}
+
+fn api_nonce_challenge(nonce: String) -> Reply {
+    Reply::new(401, "")
+        .header("www-authenticate", "DPoP error=\"use_dpop_nonce\"")
+        .header("dpop-nonce", nonce)
+}
+
+#[tokio::test]
+async fn api_nonce_changing_again_is_retried_without_a_new_token() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_logs((1..=3).map(|i| api_nonce_challenge(format!("api-{i}"))));
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+    client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(fake.log_requests().len(), 4);
+    assert_eq!(fake.token_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn endless_api_nonce_churn_fails_without_pausing_the_connector() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_logs((1..=20).map(|i| api_nonce_challenge(format!("api-{i}"))));
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(!err.pauses_connector(), "{err}");
+    assert!(matches!(err, OktaError::Http { status: 401, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn bearer_token_while_dpop_is_configured_is_refused_naming_the_setting() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_tokens([Reply::new(
+        200,
+        json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 3600}).to_string(),
+    )]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, OktaError::AuthRejected { .. }), "{message}");
+    assert!(message.contains("\"dpop\": false"), "{message}");
+    assert!(!message.contains("tok-"), "no token in errors: {message}");
+    assert!(fake.log_requests().is_empty(), "no 401 loop at the API");
+}
+
+#[tokio::test]
+async fn dpop_token_while_dpop_is_off_is_refused_naming_the_setting() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_tokens([Reply::new(
+        200,
+        json!({"access_token": "tok-x", "token_type": "DPoP", "expires_in": 3600}).to_string(),
+    )]);
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), false),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("\"dpop\": true"), "{message}");
+    assert!(fake.log_requests().is_empty());
+}
+
+#[tokio::test]
+async fn refused_dpop_token_with_a_nonce_header_still_renews_then_is_auth_rejected() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_logs((1..=3).map(|i| {
+        Reply::new(401, "")
+            .header("www-authenticate", "DPoP error=\"invalid_token\"")
+            .header("dpop-nonce", format!("api-{i}"))
+    }));
+    let client = OktaClient::new(
+        &fake.oauth_config(private_jwk(&key, "k1"), true),
+        quick_options(),
+    )
+    .unwrap();
+    let err = client
+        .fetch_page(&start_request(), deadline(10))
+        .await
+        .unwrap_err();
+    assert!(err.pauses_connector(), "{err}");
+    assert_eq!(fake.log_requests().len(), 3);
+    assert_eq!(fake.token_requests().len(), 2, "renewed once");
 }

@@ -100,6 +100,8 @@ enum Failure {
     Unauthorized {
         error: OktaError,
         dpop_nonce: Option<String>,
+        /// WWW-Authenticate says `use_dpop_nonce`: only the nonce is wrong, not the token.
+        nonce_error: bool,
         used: RequestAuth,
     },
     Fatal(OktaError),
@@ -182,23 +184,34 @@ impl OktaClient {
                 Err(Failure::Unauthorized {
                     error,
                     dpop_nonce,
+                    nonce_error,
                     used,
                 }) => {
-                    if let Some(nonce) = dpop_nonce.filter(|_| !nonce_retried) {
-                        if self.auth.accept_dpop_nonce(&nonce) {
-                            nonce_retried = true;
-                            continue;
-                        }
-                    }
-                    if !token_renewed && self.auth.renew_after_rejection(&used).await {
-                        tracing::info!("Okta refused the access token; renewing it once");
-                        token_renewed = true;
+                    let nonce_taken = dpop_nonce.is_some_and(|n| self.auth.accept_dpop_nonce(&n));
+                    if nonce_taken && !nonce_retried {
+                        nonce_retried = true;
                         continue;
                     }
-                    return Err(error);
+                    if nonce_taken && nonce_error {
+                        // The nonce rotated again: a race with Okta, not bad credentials,
+                        // so back off and retry rather than pause the connector.
+                        OktaError::Http {
+                            status: 401,
+                            code: "use_dpop_nonce".into(),
+                            summary: "Okta changed the DPoP nonce again; retrying".into(),
+                        }
+                    } else {
+                        if !token_renewed && self.auth.renew_after_rejection(&used).await {
+                            tracing::info!("Okta refused the access token; renewing it once");
+                            token_renewed = true;
+                            continue;
+                        }
+                        return Err(error);
+                    }
                 }
                 Err(Failure::Throttled(Some(wait), error)) => {
-                    if Instant::now() + wait > deadline {
+                    // Compared as durations: `now + wait` would overflow on a hostile header.
+                    if wait > deadline.saturating_duration_since(Instant::now()) {
                         tracing::warn!(
                             wait_ms = wait.as_millis() as u64,
                             "rate limit resets after the deadline"
@@ -223,7 +236,7 @@ impl OktaClient {
                 .next()
                 .unwrap_or(self.options.backoff_cap)
                 .min(self.options.backoff_cap);
-            if Instant::now() + delay >= deadline {
+            if delay >= deadline.saturating_duration_since(Instant::now()) {
                 return Err(error);
             }
             tracing::info!(retry = retries, delay_ms = delay.as_millis() as u64, error = %error, "transient Okta failure; retrying");
@@ -243,7 +256,7 @@ impl OktaClient {
         ) {
             Pace::Go => Ok(()),
             Pace::WaitFor(wait) => {
-                if Instant::now() + wait > deadline {
+                if wait > deadline.saturating_duration_since(Instant::now()) {
                     return Err(OktaError::RateLimited);
                 }
                 tracing::debug!(
@@ -342,6 +355,11 @@ impl OktaClient {
                     .get("dpop-nonce")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
+                nonce_error: headers
+                    .get_all(reqwest::header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.contains("use_dpop_nonce")),
                 error: OktaError::AuthRejected {
                     code: code.clone(),
                     summary: if summary.is_empty() {
@@ -427,6 +445,9 @@ fn classify(error: OktaError) -> Failure {
         OktaError::Http { status, .. } if status >= 500 || status == 429 => {
             Failure::Transient(error)
         }
+        // The token endpoint rotated its DPoP nonce again after our one retry: a race, not a
+        // credentials problem.
+        OktaError::Http { ref code, .. } if code == "use_dpop_nonce" => Failure::Transient(error),
         other => Failure::Fatal(other),
     }
 }

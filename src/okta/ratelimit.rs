@@ -7,6 +7,17 @@ use time::OffsetDateTime;
 
 use super::RateLimitStatus;
 
+/// Added to waits computed from X-Rate-Limit-Reset: it is whole seconds by Okta's clock, so
+/// waiting exactly until it can land the next request just before the window rolls (clock skew).
+pub(crate) const RESET_MARGIN: Duration = Duration::from_secs(1);
+
+/// Wait after a 429 whose reset already passed (by our clock) and that gives no Retry-After:
+/// the window is about to roll, so a short pause beats burning retries on exponential backoff.
+pub(crate) const STALE_RESET_WAIT: Duration = Duration::from_secs(1);
+
+/// Longest Retry-After taken at face value; a hostile or garbled value must not overflow time math.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 /// Reads X-Rate-Limit-Limit/-Remaining/-Reset. Missing or garbled headers give `None`:
 /// pacing then simply does not hold requests back.
 pub(crate) fn parse_rate_limit(headers: &HeaderMap) -> Option<RateLimitStatus> {
@@ -53,14 +64,10 @@ pub(crate) fn pace(
     }
 }
 
-/// How long a 429 asks us to wait: until X-Rate-Limit-Reset, else Retry-After seconds.
+/// How long a 429 asks us to wait: until X-Rate-Limit-Reset (plus a margin), else Retry-After
+/// seconds (clamped), else a short pause when the reset already passed.
 /// `None` when neither says anything usable (the caller then backs off exponentially).
 pub(crate) fn throttle_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
-    if let Some(status) = parse_rate_limit(headers) {
-        if status.reset > now {
-            return Some(until(status.reset, now));
-        }
-    }
     let reset = headers
         .get("x-rate-limit-reset")
         .and_then(|v| v.to_str().ok())
@@ -69,16 +76,20 @@ pub(crate) fn throttle_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<
     if let Some(reset) = reset.filter(|r| *r > now) {
         return Some(until(reset, now));
     }
-    headers
+    let retry_after = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|secs| *secs > 0)
-        .map(Duration::from_secs)
+        .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    retry_after.or(reset.map(|_| STALE_RESET_WAIT))
 }
 
+/// Time until `reset`, plus the skew margin.
 fn until(reset: OffsetDateTime, now: OffsetDateTime) -> Duration {
-    Duration::try_from(reset - now).unwrap_or(Duration::ZERO)
+    Duration::try_from(reset - now)
+        .unwrap_or(Duration::ZERO)
+        .saturating_add(RESET_MARGIN)
 }
 
 #[cfg(test)]
@@ -151,12 +162,12 @@ mod tests {
         assert_eq!(pace(Some(&status(51)), 0.5, 0, now), Pace::Go);
         assert_eq!(
             pace(Some(&status(50)), 0.5, 0, now),
-            Pace::WaitFor(Duration::from_secs(30))
+            Pace::WaitFor(Duration::from_secs(31))
         );
         // The reserve holds a few more requests back.
         assert_eq!(
             pace(Some(&status(52)), 0.5, 2, now),
-            Pace::WaitFor(Duration::from_secs(30))
+            Pace::WaitFor(Duration::from_secs(31))
         );
         // A full share may use the whole bucket.
         assert_eq!(pace(Some(&status(1)), 1.0, 0, now), Pace::Go);
@@ -173,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn throttle_waits_for_reset_then_retry_after() {
+    fn throttle_waits_for_reset_plus_margin_then_retry_after() {
         let now = at(1_000);
         let with_reset = headers(&[
             ("x-rate-limit-limit", "100"),
@@ -183,12 +194,12 @@ mod tests {
         ]);
         assert_eq!(
             throttle_wait(&with_reset, now),
-            Some(Duration::from_secs(7))
+            Some(Duration::from_secs(8))
         );
         let reset_only = headers(&[("x-rate-limit-reset", "1003")]);
         assert_eq!(
             throttle_wait(&reset_only, now),
-            Some(Duration::from_secs(3))
+            Some(Duration::from_secs(4))
         );
         let stale_reset = headers(&[("x-rate-limit-reset", "990"), ("retry-after", "4")]);
         assert_eq!(
@@ -199,6 +210,35 @@ mod tests {
             throttle_wait(&headers(&[("retry-after", "soon")]), now),
             None
         );
+    }
+
+    #[test]
+    fn pacing_waits_a_margin_past_the_reset_for_clock_skew() {
+        let status = RateLimitStatus {
+            limit: 100,
+            remaining: 0,
+            reset: at(1_001),
+        };
+        assert_eq!(
+            pace(Some(&status), 0.5, 0, at(1_000)),
+            Pace::WaitFor(Duration::from_secs(1) + RESET_MARGIN)
+        );
+    }
+
+    #[test]
+    fn stale_reset_without_retry_after_waits_a_short_minimum_instead_of_backing_off() {
+        let stale = headers(&[
+            ("x-rate-limit-limit", "100"),
+            ("x-rate-limit-remaining", "0"),
+            ("x-rate-limit-reset", "999"),
+        ]);
+        assert_eq!(throttle_wait(&stale, at(1_000)), Some(STALE_RESET_WAIT));
+    }
+
+    #[test]
+    fn huge_retry_after_is_clamped() {
+        let hostile = headers(&[("retry-after", "18446744073709551615")]);
+        assert_eq!(throttle_wait(&hostile, at(1_000)), Some(MAX_RETRY_AFTER));
     }
 
     proptest::proptest! {

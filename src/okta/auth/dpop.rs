@@ -20,7 +20,17 @@ use crate::okta::OktaError;
 pub(crate) struct DpopSigner {
     key: EncodingKey,
     public_jwk: Jwk,
-    nonce: std::sync::Mutex<Option<String>>,
+    /// Latest nonces of the token endpoint and of the API: each server rotates its own, so one
+    /// must not overwrite the other.
+    token_nonce: std::sync::Mutex<Option<String>>,
+    api_nonce: std::sync::Mutex<Option<String>>,
+}
+
+/// Which server a nonce (and a proof) is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NonceFor {
+    TokenEndpoint,
+    Api,
 }
 
 impl std::fmt::Debug for DpopSigner {
@@ -63,20 +73,32 @@ impl DpopSigner {
         Ok(DpopSigner {
             key,
             public_jwk,
-            nonce: std::sync::Mutex::new(None),
+            token_nonce: std::sync::Mutex::new(None),
+            api_nonce: std::sync::Mutex::new(None),
         })
     }
 
     /// Remembers the nonce a server asked for; later proofs carry it.
-    pub(crate) fn set_nonce(&self, nonce: &str) {
-        *self.nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.to_owned());
+    pub(crate) fn set_nonce(&self, server: NonceFor, nonce: &str) {
+        *self.slot(server).lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.to_owned());
     }
 
-    fn current_nonce(&self) -> Option<String> {
-        self.nonce.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    fn current_nonce(&self, server: NonceFor) -> Option<String> {
+        self.slot(server)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    /// A proof for one request. `access_token` is given on API calls and bound via `ath`.
+    fn slot(&self, server: NonceFor) -> &std::sync::Mutex<Option<String>> {
+        match server {
+            NonceFor::TokenEndpoint => &self.token_nonce,
+            NonceFor::Api => &self.api_nonce,
+        }
+    }
+
+    /// A proof for one request. `access_token` is given on API calls (bound via `ath`, with the
+    /// API's nonce); without it the proof is for the token endpoint and carries that nonce.
     pub(crate) fn proof(
         &self,
         method: &str,
@@ -95,7 +117,11 @@ impl DpopSigner {
             htu: htu.to_string(),
             iat: now.unix_timestamp(),
             jti: uuid::Uuid::new_v4().to_string(),
-            nonce: self.current_nonce(),
+            nonce: self.current_nonce(if access_token.is_some() {
+                NonceFor::Api
+            } else {
+                NonceFor::TokenEndpoint
+            }),
             ath: access_token.map(|t| URL_SAFE_NO_PAD.encode(Sha256::digest(t.as_bytes()))),
         };
         jsonwebtoken::encode(&header, &claims, &self.key)
@@ -144,7 +170,7 @@ mod tests {
     #[test]
     fn api_proof_strips_query_and_binds_token_and_nonce() {
         let signer = DpopSigner::generate().unwrap();
-        signer.set_nonce("n-123");
+        signer.set_nonce(NonceFor::Api, "n-123");
         let url = Url::parse("https://acme.okta.com/api/v1/logs?after=abc&limit=5#frag").unwrap();
         let (_, claims) = verify(
             &signer
@@ -156,5 +182,19 @@ mod tests {
         assert_eq!(claims["nonce"], "n-123");
         let expected_ath = URL_SAFE_NO_PAD.encode(Sha256::digest(b"token-1"));
         assert_eq!(claims["ath"], expected_ath.as_str());
+    }
+
+    #[test]
+    fn token_endpoint_and_api_nonces_are_kept_apart() {
+        let signer = DpopSigner::generate().unwrap();
+        signer.set_nonce(NonceFor::TokenEndpoint, "token-nonce");
+        signer.set_nonce(NonceFor::Api, "api-nonce");
+        let now = OffsetDateTime::now_utc();
+        let token_url = Url::parse("https://acme.okta.com/oauth2/v1/token").unwrap();
+        let api_url = Url::parse("https://acme.okta.com/api/v1/logs").unwrap();
+        let (_, token_claims) = verify(&signer.proof("POST", &token_url, None, now).unwrap());
+        let (_, api_claims) = verify(&signer.proof("GET", &api_url, Some("t"), now).unwrap());
+        assert_eq!(token_claims["nonce"], "token-nonce");
+        assert_eq!(api_claims["nonce"], "api-nonce");
     }
 }

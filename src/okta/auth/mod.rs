@@ -136,7 +136,7 @@ impl Authenticator {
         match self {
             Authenticator::OAuth(oauth) => match oauth.dpop() {
                 Some(dpop) => {
-                    dpop.set_nonce(nonce);
+                    dpop.set_nonce(dpop::NonceFor::Api, nonce);
                     true
                 }
                 None => false,

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::assertion::client_assertion;
-use super::dpop::DpopSigner;
+use super::dpop::{DpopSigner, NonceFor};
 use super::keys::SigningKey;
 use crate::config::{OAuth2Config, OrgUrl};
 use crate::okta::body::read_small_body;
@@ -22,6 +22,9 @@ use crate::secrets::SecretString;
 
 /// Okta issues tokens for an hour; used when a response omits `expires_in`.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Longest `expires_in` believed: a huge value must not overflow the expiry instant.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// A token from the cache, with what is needed to use it.
 #[derive(Clone)]
@@ -34,11 +37,22 @@ pub(crate) struct AccessToken {
 struct CachedToken {
     token: AccessToken,
     expires_at: Instant,
+    lifetime: Duration,
+}
+
+impl CachedToken {
+    /// Whether to fetch a new token now. The margin is at most half the token's life, so a
+    /// short-lived token is still reused for a while instead of fetched for every page.
+    fn needs_renewal(&self, renew_margin: Duration, now: Instant) -> bool {
+        let margin = renew_margin.min(self.lifetime / 2);
+        self.expires_at.saturating_duration_since(now) <= margin
+    }
 }
 
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<String>,
+    token_type: Option<String>,
     expires_in: Option<u64>,
 }
 
@@ -136,11 +150,24 @@ impl OAuthAuth {
     pub(crate) async fn access_token(&self, deadline: Instant) -> Result<AccessToken, OktaError> {
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref() {
-            if cached.expires_at > Instant::now() + self.renew_margin {
+            if !cached.needs_renewal(self.renew_margin, Instant::now()) {
                 return Ok(cached.token.clone());
             }
         }
-        let (value, lifetime) = self.fetch_with_rotation(deadline).await?;
+        let (value, lifetime) = match self.fetch_with_rotation(deadline).await {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                // An early renewal that hit an outage must not throw away a token that still works.
+                if let Some(cached) = cache
+                    .as_ref()
+                    .filter(|c| is_transient(&error) && c.expires_at > Instant::now())
+                {
+                    tracing::warn!(error = %error, "renewing the access token failed; using the cached one until it expires");
+                    return Ok(cached.token.clone());
+                }
+                return Err(error);
+            }
+        };
         let token = AccessToken {
             value,
             generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
@@ -148,6 +175,7 @@ impl OAuthAuth {
         *cache = Some(CachedToken {
             token: token.clone(),
             expires_at: Instant::now() + lifetime,
+            lifetime,
         });
         Ok(token)
     }
@@ -285,20 +313,26 @@ impl OAuthAuth {
                             "the token endpoint's answer has no access_token".into(),
                         ))
                     })?;
+                check_token_type(parsed.token_type.as_deref(), self.dpop.is_some())
+                    .map_err(TokenFailure::Other)?;
                 let lifetime = parsed
                     .expires_in
                     .map(Duration::from_secs)
-                    .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+                    .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+                    .min(MAX_TOKEN_LIFETIME);
                 return Ok((SecretString::new(token), lifetime));
             }
             let error: TokenErrorBody = serde_json::from_slice(&body).unwrap_or_default();
             let code = error.error.unwrap_or_else(|| "unknown_error".to_owned());
             let description = error.error_description.unwrap_or_default();
-            if code == "use_dpop_nonce" && nonce_retry_left {
+            if code == "use_dpop_nonce" {
                 if let (Some(dpop), Some(nonce)) = (&self.dpop, nonce.as_deref()) {
-                    dpop.set_nonce(nonce);
-                    nonce_retry_left = false;
-                    continue;
+                    // Kept even when out of retries: the caller's backoff retry then uses it.
+                    dpop.set_nonce(NonceFor::TokenEndpoint, nonce);
+                    if nonce_retry_left {
+                        nonce_retry_left = false;
+                        continue;
+                    }
                 }
             }
             return Err(classify_token_error(status.as_u16(), code, description));
@@ -306,7 +340,45 @@ impl OAuthAuth {
     }
 }
 
+/// Whether a token-endpoint failure may heal by retrying (outage, throttling, timeout, nonce race).
+fn is_transient(error: &OktaError) -> bool {
+    match error {
+        OktaError::Transport(_) => true,
+        OktaError::Http { status, code, .. } => {
+            *status >= 500 || *status == 429 || code == "use_dpop_nonce"
+        }
+        _ => false,
+    }
+}
+
+/// A token of the wrong type would only meet 401s from the API: say which setting to change.
+fn check_token_type(token_type: Option<&str>, dpop: bool) -> Result<(), OktaError> {
+    let mismatch = |summary: &str| {
+        Err(OktaError::AuthRejected {
+            code: "token_type_mismatch".into(),
+            summary: summary.into(),
+        })
+    };
+    match token_type {
+        Some(t) if dpop && t.eq_ignore_ascii_case("Bearer") => mismatch(
+            "Okta issued a Bearer token: the service app does not require DPoP; set \"dpop\": false",
+        ),
+        Some(t) if !dpop && t.eq_ignore_ascii_case("DPoP") => mismatch(
+            "Okta issued a DPoP token: the service app requires DPoP; set \"dpop\": true",
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn classify_token_error(status: u16, code: String, description: String) -> TokenFailure {
+    if code == "use_dpop_nonce" {
+        // The nonce changed again after our one retry: a race, retried with backoff.
+        return TokenFailure::Other(OktaError::Http {
+            status,
+            code,
+            summary: "the token endpoint changed its DPoP nonce again".into(),
+        });
+    }
     if status >= 500 || status == 429 {
         return TokenFailure::Other(OktaError::Http {
             status,
@@ -391,5 +463,53 @@ mod tests {
             String::new(),
         ));
         assert!(matches!(error, OktaError::Http { status: 503, .. }));
+    }
+
+    #[test]
+    fn repeated_use_dpop_nonce_is_transient_not_auth_rejected() {
+        let (rotate, error) = kind(classify_token_error(
+            400,
+            "use_dpop_nonce".into(),
+            "nonce required".into(),
+        ));
+        assert!(!rotate);
+        assert!(is_transient(&error), "{error}");
+        assert!(!error.pauses_connector(), "{error}");
+    }
+
+    #[test]
+    fn token_type_must_match_the_dpop_setting() {
+        assert!(check_token_type(Some("DPoP"), true).is_ok());
+        assert!(check_token_type(Some("Bearer"), false).is_ok());
+        assert!(check_token_type(None, true).is_ok());
+        let err = check_token_type(Some("Bearer"), true).unwrap_err();
+        assert!(err.to_string().contains("\"dpop\": false"), "{err}");
+        let err = check_token_type(Some("DPoP"), false).unwrap_err();
+        assert!(err.to_string().contains("\"dpop\": true"), "{err}");
+    }
+
+    #[test]
+    fn renewal_margin_is_at_most_half_the_token_life() {
+        let now = Instant::now();
+        let cached = |lifetime: Duration, left: Duration| CachedToken {
+            token: AccessToken {
+                value: SecretString::new("t".into()),
+                generation: 1,
+            },
+            expires_at: now + left,
+            lifetime,
+        };
+        let margin = Duration::from_secs(300);
+        // A 60 s token with 50 s left is not renewed although the margin is 300 s.
+        assert!(
+            !cached(Duration::from_secs(60), Duration::from_secs(50)).needs_renewal(margin, now)
+        );
+        assert!(cached(Duration::from_secs(60), Duration::from_secs(30)).needs_renewal(margin, now));
+        assert!(
+            cached(Duration::from_secs(3600), Duration::from_secs(299)).needs_renewal(margin, now)
+        );
+        assert!(
+            !cached(Duration::from_secs(3600), Duration::from_secs(301)).needs_renewal(margin, now)
+        );
     }
 }
