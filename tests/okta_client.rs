@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use okta_ingest::config::{ConnectorConfig, ValidationOptions};
-use okta_ingest::okta::{ClientOptions, LogSource, OktaClient, OktaError, PageRequest};
+use okta_ingest::okta::{ClientOptions, LogSource, OktaClient, OktaError, Page, PageRequest};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -268,6 +268,20 @@ fn public_key(key: &p256::SecretKey) -> DecodingKey {
     DecodingKey::from_ec_components(&b64(point.x().unwrap()), &b64(point.y().unwrap())).unwrap()
 }
 
+/// A client of the fake org with one EC key (`k1`) and quick retries.
+fn oauth_client(fake: &Fake, key: &p256::SecretKey, dpop: bool) -> OktaClient {
+    OktaClient::new(
+        &fake.oauth_config(private_jwk(key, "k1"), dpop),
+        quick_options(),
+    )
+    .unwrap()
+}
+
+/// The first page of a polling stream, with a 10 s budget.
+async fn first_page(client: &OktaClient) -> Result<Page, OktaError> {
+    client.fetch_page(&start_request(), deadline(10)).await
+}
+
 fn quick_options() -> ClientOptions {
     ClientOptions {
         request_timeout: Duration::from_secs(5),
@@ -323,10 +337,7 @@ async fn ssws_token_is_sent_and_the_page_is_returned_with_its_next_link() {
     fake.script_logs([Reply::page(3, "{base}/api/v1/logs?after=abc&limit=1000")]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
 
-    let page = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let page = first_page(&client).await.unwrap();
 
     assert_eq!(page.events.len(), 3);
     assert_eq!(
@@ -349,20 +360,10 @@ async fn ssws_token_is_sent_and_the_page_is_returned_with_its_next_link() {
 #[tokio::test]
 async fn oauth_token_is_requested_with_a_signed_assertion_and_reused() {
     let (fake, key) = oauth_fake(3600, None).await;
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
+    let client = oauth_client(&fake, &key, false);
 
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
+    first_page(&client).await.unwrap();
 
     let tokens = fake.token_requests();
     assert_eq!(tokens.len(), 1, "the cached token serves both requests");
@@ -391,20 +392,11 @@ async fn oauth_token_is_renewed_before_it_expires() {
     let client =
         OktaClient::new(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
 
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
+    first_page(&client).await.unwrap();
     // Now less than the renewal margin is left of the 2 s token.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
 
     let used: Vec<String> = fake
         .log_requests()
@@ -437,10 +429,7 @@ async fn rejected_key_falls_back_to_the_next_and_is_tried_first_afterwards() {
     );
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
     let kids: Vec<String> = fake
         .token_requests()
         .iter()
@@ -465,10 +454,7 @@ async fn every_key_rejected_is_auth_rejected() {
         quick_options(),
     )
     .unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let err = first_page(&client).await.unwrap_err();
     assert!(
         matches!(err, OktaError::AuthRejected { ref code, .. } if code == "invalid_client"),
         "{err}"
@@ -484,15 +470,8 @@ async fn missing_scope_at_the_token_endpoint_is_forbidden() {
         400,
         r#"{"error":"invalid_scope","error_description":"The requested scope is invalid"}"#,
     )]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let client = oauth_client(&fake, &key, false);
+    let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::Forbidden { .. }), "{err}");
     assert!(err.to_string().contains("okta.logs.read"));
 }
@@ -501,31 +480,17 @@ async fn missing_scope_at_the_token_endpoint_is_forbidden() {
 async fn token_endpoint_outage_is_retried() {
     let (fake, key) = oauth_fake(3600, None).await;
     fake.script_tokens([Reply::new(503, "")]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let client = oauth_client(&fake, &key, false);
+    first_page(&client).await.unwrap();
     assert_eq!(fake.token_requests().len(), 2);
 }
 
 #[tokio::test]
 async fn dpop_token_request_retries_with_the_server_nonce_and_api_calls_carry_proofs() {
     let (fake, key) = oauth_fake(3600, Some("nonce-1")).await;
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), true),
-        quick_options(),
-    )
-    .unwrap();
+    let client = oauth_client(&fake, &key, true);
 
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
 
     let tokens = fake.token_requests();
     assert_eq!(
@@ -562,15 +527,8 @@ async fn api_dpop_nonce_challenge_is_answered_once() {
     fake.script_logs([Reply::new(401, "")
         .header("www-authenticate", "DPoP error=\"use_dpop_nonce\"")
         .header("dpop-nonce", "api-nonce")]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), true),
-        quick_options(),
-    )
-    .unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let client = oauth_client(&fake, &key, true);
+    first_page(&client).await.unwrap();
     let requests = fake.log_requests();
     assert_eq!(requests.len(), 2);
     let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(header(&requests[1], "dpop"))
@@ -591,15 +549,8 @@ async fn api_401_renews_the_token_once_and_retries() {
         401,
         r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
     )]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let client = oauth_client(&fake, &key, false);
+    first_page(&client).await.unwrap();
     let used: Vec<String> = fake
         .log_requests()
         .iter()
@@ -616,15 +567,8 @@ async fn api_401_after_renewal_is_auth_rejected_with_oktas_error() {
         r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
     );
     fake.script_logs([refused.clone(), refused.clone(), refused]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let client = oauth_client(&fake, &key, false);
+    let err = first_page(&client).await.unwrap_err();
     assert!(
         matches!(&err, OktaError::AuthRejected { code, summary } if code == "E0000011" && summary == "Invalid token provided"),
         "{err}"
@@ -641,10 +585,7 @@ async fn ssws_401_is_auth_rejected_without_retry() {
         r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
     )]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::AuthRejected { .. }), "{err}");
     assert_eq!(fake.log_requests().len(), 1);
 }
@@ -657,18 +598,12 @@ async fn forbidden_403_and_not_found_404_are_typed_and_not_retried() {
         Reply::new(404, r#"{"errorCode":"E0000022","errorSummary":"The endpoint does not support the provided HTTP method"}"#),
     ]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
-    let forbidden = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let forbidden = first_page(&client).await.unwrap_err();
     assert!(
         matches!(&forbidden, OktaError::Forbidden { code, .. } if code == "E0000006"),
         "{forbidden}"
     );
-    let missing = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let missing = first_page(&client).await.unwrap_err();
     assert!(
         matches!(&missing, OktaError::Http { status: 404, code, .. } if code == "E0000022"),
         "{missing}"
@@ -687,10 +622,7 @@ async fn throttled_request_waits_until_a_margin_past_the_reset_header() {
         .header("x-rate-limit-reset", reset.to_string())]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
 
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
 
     let requests = fake.log_requests();
     assert_eq!(requests.len(), 2);
@@ -715,10 +647,7 @@ async fn throttled_request_uses_retry_after_without_reset() {
     let fake = Fake::start(FakeState::default()).await;
     fake.script_logs([Reply::new(429, "").header("retry-after", "1")]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
     let requests = fake.log_requests();
     let waited = requests[1].at.duration_since(requests[0].at).unwrap();
     assert!(
@@ -755,10 +684,7 @@ async fn used_share_makes_the_next_request_wait_for_the_window() {
         .header("x-rate-limit-reset", reset.to_string())]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
 
-    let page = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let page = first_page(&client).await.unwrap();
     client
         .fetch_page(&PageRequest::Next(page.next.unwrap()), deadline(10))
         .await
@@ -779,10 +705,7 @@ async fn server_errors_are_retried_with_backoff_then_succeed() {
         Reply::page(2, "{base}/api/v1/logs?after=2"),
     ]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
-    let page = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let page = first_page(&client).await.unwrap();
     assert_eq!(page.events.len(), 2);
     let stats = client.stats();
     assert_eq!((stats.requests, stats.retries), (3, 2));
@@ -797,10 +720,7 @@ async fn server_errors_past_max_retries_surface_the_last_one() {
         ..quick_options()
     };
     let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::Http { status: 502, .. }), "{err}");
     assert_eq!(fake.log_requests().len(), 3);
 }
@@ -816,10 +736,7 @@ async fn timed_out_request_is_retried() {
         ..quick_options()
     };
     let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
-    let page = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let page = first_page(&client).await.unwrap();
     assert!(
         page.events.is_empty(),
         "the retry got the default empty page"
@@ -835,10 +752,7 @@ async fn foreign_next_link_is_refused() {
         "https://attacker.example.com/api/v1/logs?after=1",
     )]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::ForeignNextLink { .. }), "{err}");
 }
 
@@ -857,10 +771,7 @@ async fn malformed_truncated_and_oversized_bodies_are_refused() {
     };
     let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
     for _ in 0..4 {
-        let err = client
-            .fetch_page(&start_request(), deadline(10))
-            .await
-            .unwrap_err();
+        let err = first_page(&client).await.unwrap_err();
         assert!(matches!(err, OktaError::MalformedResponse(_)), "{err}");
     }
     assert_eq!(
@@ -874,11 +785,7 @@ async fn malformed_truncated_and_oversized_bodies_are_refused() {
 async fn test_connection_counts_the_last_day_and_reports_a_lower_bound_past_the_budget() {
     let (fake, key) = oauth_fake(3600, None).await;
     fake.script_logs(vec![Reply::page(5, "{base}/api/v1/logs?after=more"); 12]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
+    let client = oauth_client(&fake, &key, false);
     let now = OffsetDateTime::now_utc();
 
     let report = client.test_connection(now, deadline(10)).await.unwrap();
@@ -926,10 +833,7 @@ async fn body_cut_off_mid_transfer_is_retried() {
     let fake = Fake::start(FakeState::default()).await;
     fake.script_logs([Reply::new(200, r#"[{"uuid":"a"}"#).header("content-length", "5000")]);
     let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
-    let page = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let page = first_page(&client).await.unwrap();
     assert!(
         page.events.is_empty(),
         "the retry got the default empty page"
@@ -977,10 +881,7 @@ async fn logs_never_contain_tokens_assertions_proofs_or_keys() {
     let keys = json!([private_jwk(&retired, "k0"), private_jwk(&key, "k1")]);
     fake.script_logs([Reply::new(503, ""), Reply::new(401, "")]);
     let client = OktaClient::new(&fake.oauth_config(keys.clone(), true), quick_options()).unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
 
     let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -1014,10 +915,7 @@ async fn token_with_a_line_break_is_a_config_error_not_a_retry() {
     let config =
         config(json!({"org_url": fake.base, "auth": {"type": "ssws", "token": "00ab\ncd"}}));
     let client = OktaClient::new(&config, quick_options()).unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::Config(_)), "{err}");
     assert!(!err.to_string().contains("00ab"));
     assert!(fake.log_requests().is_empty());
@@ -1039,10 +937,7 @@ async fn stale_reset_429_waits_briefly_instead_of_spending_retries() {
         ..quick_options()
     };
     let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
     let requests = fake.log_requests();
     let waited = requests[1].at.duration_since(requests[0].at).unwrap();
     assert!(
@@ -1068,16 +963,9 @@ async fn huge_retry_after_fails_fast_as_rate_limited_without_panicking() {
 #[tokio::test]
 async fn huge_expires_in_is_clamped_and_the_token_reused() {
     let (fake, key) = oauth_fake(u64::MAX, None).await;
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
+    let client = oauth_client(&fake, &key, false);
     for _ in 0..2 {
-        client
-            .fetch_page(&start_request(), deadline(10))
-            .await
-            .unwrap();
+        first_page(&client).await.unwrap();
     }
     assert_eq!(fake.token_requests().len(), 1);
 }
@@ -1091,17 +979,11 @@ async fn failed_early_renewal_keeps_using_the_still_valid_token() {
     };
     let client =
         OktaClient::new(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
     // Within the renewal margin but not expired; the token endpoint is down for one request.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     fake.script_tokens([Reply::new(503, "")]);
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    first_page(&client).await.unwrap();
     let used: Vec<String> = fake
         .log_requests()
         .iter()
@@ -1115,16 +997,9 @@ async fn failed_early_renewal_keeps_using_the_still_valid_token() {
 async fn short_lived_token_is_reused_across_pages_despite_a_longer_margin() {
     // Default margin is 300 s; a 60 s token must not be fetched again for every page.
     let (fake, key) = oauth_fake(60, None).await;
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
+    let client = oauth_client(&fake, &key, false);
     for _ in 0..3 {
-        client
-            .fetch_page(&start_request(), deadline(10))
-            .await
-            .unwrap();
+        first_page(&client).await.unwrap();
     }
     assert_eq!(fake.token_requests().len(), 1);
 }
@@ -1141,15 +1016,8 @@ fn use_dpop_nonce(nonce: &str) -> Reply {
 async fn token_endpoint_nonce_changing_again_is_retried_not_auth_rejected() {
     let (fake, key) = oauth_fake(3600, Some("nonce-2")).await;
     fake.script_tokens([use_dpop_nonce("nonce-1"), use_dpop_nonce("nonce-2")]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), true),
-        quick_options(),
-    )
-    .unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let client = oauth_client(&fake, &key, true);
+    first_page(&client).await.unwrap();
     let tokens = fake.token_requests();
     assert_eq!(tokens.len(), 3);
     let nonce = jsonwebtoken::dangerous::insecure_decode::<Value>(header(&tokens[2], "dpop"))
@@ -1169,15 +1037,8 @@ fn api_nonce_challenge(nonce: String) -> Reply {
 async fn api_nonce_changing_again_is_retried_without_a_new_token() {
     let (fake, key) = oauth_fake(3600, None).await;
     fake.script_logs((1..=3).map(|i| api_nonce_challenge(format!("api-{i}"))));
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), true),
-        quick_options(),
-    )
-    .unwrap();
-    client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap();
+    let client = oauth_client(&fake, &key, true);
+    first_page(&client).await.unwrap();
     assert_eq!(fake.log_requests().len(), 4);
     assert_eq!(fake.token_requests().len(), 1);
 }
@@ -1186,15 +1047,8 @@ async fn api_nonce_changing_again_is_retried_without_a_new_token() {
 async fn endless_api_nonce_churn_fails_without_pausing_the_connector() {
     let (fake, key) = oauth_fake(3600, None).await;
     fake.script_logs((1..=20).map(|i| api_nonce_challenge(format!("api-{i}"))));
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), true),
-        quick_options(),
-    )
-    .unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let client = oauth_client(&fake, &key, true);
+    let err = first_page(&client).await.unwrap_err();
     assert!(!err.pauses_connector(), "{err}");
     assert!(matches!(err, OktaError::Http { status: 401, .. }), "{err}");
 }
@@ -1206,15 +1060,8 @@ async fn bearer_token_while_dpop_is_configured_is_refused_naming_the_setting() {
         200,
         json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 3600}).to_string(),
     )]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), true),
-        quick_options(),
-    )
-    .unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let client = oauth_client(&fake, &key, true);
+    let err = first_page(&client).await.unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, OktaError::AuthRejected { .. }), "{message}");
     assert!(message.contains("\"dpop\": false"), "{message}");
@@ -1229,15 +1076,8 @@ async fn dpop_token_while_dpop_is_off_is_refused_naming_the_setting() {
         200,
         json!({"access_token": "tok-x", "token_type": "DPoP", "expires_in": 3600}).to_string(),
     )]);
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), false),
-        quick_options(),
-    )
-    .unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let client = oauth_client(&fake, &key, false);
+    let err = first_page(&client).await.unwrap_err();
     let message = err.to_string();
     assert!(message.contains("\"dpop\": true"), "{message}");
     assert!(fake.log_requests().is_empty());
@@ -1251,15 +1091,8 @@ async fn refused_dpop_token_with_a_nonce_header_still_renews_then_is_auth_reject
             .header("www-authenticate", "DPoP error=\"invalid_token\"")
             .header("dpop-nonce", format!("api-{i}"))
     }));
-    let client = OktaClient::new(
-        &fake.oauth_config(private_jwk(&key, "k1"), true),
-        quick_options(),
-    )
-    .unwrap();
-    let err = client
-        .fetch_page(&start_request(), deadline(10))
-        .await
-        .unwrap_err();
+    let client = oauth_client(&fake, &key, true);
+    let err = first_page(&client).await.unwrap_err();
     assert!(err.pauses_connector(), "{err}");
     assert_eq!(fake.log_requests().len(), 3);
     assert_eq!(fake.token_requests().len(), 2, "renewed once");
