@@ -110,6 +110,13 @@ impl Rig {
         panic!("not caught up after {max} polls");
     }
 
+    /// The connector's backfill cursor item (panics when there is none).
+    pub fn backfill_item(&self) -> okta_ingest::cursor::CursorItem {
+        self.store
+            .snapshot(&format!("{CONNECTOR}#backfill"))
+            .expect("a backfill item exists")
+    }
+
     /// The Okta uuids the connector must publish: every simulator event the normalizer accepts.
     pub fn expected_ids(&self) -> BTreeSet<String> {
         let normalizer = Normalizer::new(NormalizerConfig {
