@@ -27,6 +27,10 @@ pub enum CatalogPolicy {
     All,
 }
 
+/// Longest line (with `\n`) that still fits a Kinesis record (1 MiB) next to a partition key of
+/// at most 256 bytes; only the optional raw copy is ever left out to stay under it.
+const MAX_LINE_WITH_RAW: usize = 1024 * 1024 - 256;
+
 #[derive(Debug, Clone)]
 pub struct NormalizerConfig {
     pub org: String,
@@ -119,7 +123,7 @@ impl Normalizer {
         ingested_at: OffsetDateTime,
         out: &mut Vec<u8>,
     ) -> Result<(String, String, OffsetDateTime), Exclusion> {
-        let (event, published) = self.to_event(raw, ingested_at)?;
+        let (mut event, published) = self.to_event(raw, ingested_at)?;
         let keys = (
             event.event_id.clone().into_owned(),
             partition_key(&event.subject, event.subject_resolved),
@@ -127,7 +131,17 @@ impl Normalizer {
         );
         // Writing to a Vec fails only for non-string map keys, which v1 has none of; report
         // rather than panic should that ever change.
-        if let Err(e) = serde_json::to_writer(&mut *out, &event) {
+        let start = out.len();
+        let mut written = serde_json::to_writer(&mut *out, &event);
+        if written.is_ok() && event.raw.is_some() && out.len() - start + 1 > MAX_LINE_WITH_RAW {
+            // The embedded copy would push the record past the stream's record limit and stall
+            // the connector on this page; the normalized fields are kept, the copy is not.
+            tracing::warn!(event_id = %keys.0, "raw event left out: the record would exceed 1 MiB");
+            out.truncate(start);
+            event.raw = None;
+            written = serde_json::to_writer(&mut *out, &event);
+        }
+        if let Err(e) = written {
             return Err(Exclusion {
                 reason: ExclusionReason::Malformed,
                 event_id: Some(keys.0),
@@ -696,6 +710,31 @@ mod tests {
         let record = Normalizer::new(config).normalize(&raw, INGESTED).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&record.json).unwrap();
         assert_eq!(value["raw"]["actor"]["id"], "00u-alice");
+    }
+
+    #[test]
+    fn raw_copy_that_would_overflow_a_stream_record_is_left_out() {
+        let event = raw("user.session.start", ALICE, "[]");
+        // A field the normalized event does not carry, large enough to overflow the record.
+        let huge = format!(
+            r#"{{"padding":"{}",{}"#,
+            "x".repeat(1024 * 1024),
+            &event[1..]
+        );
+        let mut config = normalizer(CatalogPolicy::Catalog).config;
+        config.include_raw = true;
+        let record = Normalizer::new(config).normalize(&huge, INGESTED).unwrap();
+        assert!(
+            record.json.len() < MAX_LINE_WITH_RAW,
+            "{}",
+            record.json.len()
+        );
+        let value: serde_json::Value = serde_json::from_slice(&record.json).unwrap();
+        assert_eq!(value["raw"], serde_json::Value::Null);
+        assert_eq!(
+            value["actor"]["id"], "00u-alice",
+            "the normalized fields are kept"
+        );
     }
 
     #[test]
