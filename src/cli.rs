@@ -12,6 +12,7 @@ use crate::connector::{Connector, Summary};
 use crate::cursor::file::FileCursorStore;
 use crate::drain::RecordFormat;
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
+use crate::okta::MAX_PAGE_LIMIT;
 use crate::secrets::file::FileSecretSource;
 use crate::settings::RunSettings;
 use crate::sink::file::FileSink;
@@ -67,7 +68,7 @@ struct Common {
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     budget_secs: u64,
     /// Events per Okta page (1-1000).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = MAX_PAGE_LIMIT, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE_LIMIT)))]
     limit: u32,
     /// Minutes the first poll looks back.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=129_600))]

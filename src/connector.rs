@@ -557,7 +557,11 @@ impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
             allow_insecure_loopback: self.settings.allow_insecure_loopback,
         };
         let config = Arc::new(ConnectorConfig::from_json(secret.expose(), options)?);
-        let client = Arc::new(OktaClient::new(&config, self.settings.okta.clone())?);
+        let client = Arc::new(OktaClient::new(
+            &config.org_url,
+            &config.auth,
+            self.settings.okta.clone(),
+        )?);
         self.clients.lock().expect("client cache").insert(
             id.as_str().to_string(),
             CachedClient {

@@ -15,11 +15,8 @@ use url::Url;
 
 use crate::cursor::{Checkpoint, CursorError, CursorItem, CursorStore, Lease, Window};
 use crate::normalize::Normalizer;
-use crate::okta::{LogSource, OktaError, Page, PageRequest};
+use crate::okta::{LogSource, OktaError, Page, PageRequest, MAX_PAGE_LIMIT, RETENTION};
 use crate::sink::{EventSink, Record, SinkError};
-
-/// Okta keeps System Log events this long; older positions no longer exist.
-pub const OKTA_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// How far before its newest delivered event a connector whose cursor was lost starts again.
 const LOST_CURSOR_OVERLAP: Duration = Duration::from_secs(5 * 60);
@@ -27,7 +24,7 @@ const LOST_CURSOR_OVERLAP: Duration = Duration::from_secs(5 * 60);
 /// Tunables of the drain.
 #[derive(Debug, Clone)]
 pub struct DrainSettings {
-    /// Events per Okta page (1..=1000).
+    /// Events per Okta page (1..=MAX_PAGE_LIMIT).
     pub page_limit: u32,
     /// How far back the very first poll of a connector starts.
     pub lookback: Duration,
@@ -36,7 +33,7 @@ pub struct DrainSettings {
 impl Default for DrainSettings {
     fn default() -> Self {
         DrainSettings {
-            page_limit: 1000,
+            page_limit: MAX_PAGE_LIMIT,
             lookback: Duration::from_secs(15 * 60),
         }
     }
@@ -279,7 +276,7 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         report: &mut DrainReport,
     ) -> Result<PageRequest, DrainError> {
         let now = OffsetDateTime::now_utc();
-        let oldest_retained = now - OKTA_RETENTION + Duration::from_secs(3600);
+        let oldest_retained = now - RETENTION + Duration::from_secs(3600);
         let limit = self.settings.page_limit;
         let stale = cursor_aged_out(item, now);
         match (&item.cursor, kind) {
@@ -380,7 +377,7 @@ pub fn cursor_aged_out(item: &CursorItem, now: OffsetDateTime) -> bool {
         && item
             .last_success_at
             .or(item.updated_at)
-            .is_some_and(|at| at < now - OKTA_RETENTION)
+            .is_some_and(|at| at < now - RETENTION)
 }
 
 /// The cursor value of a backfill whose window has been read completely.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::cursor::Window;
-use crate::drain::OKTA_RETENTION;
+use crate::okta::RETENTION;
 
 /// A connector id names a secret and a cursor item, so it is restricted to a plain token: no
 /// separators that could reach another connector's secret or item.
@@ -84,7 +84,7 @@ pub struct BackfillRequest {
 impl BackfillRequest {
     /// The window to pull, clamped to what Okta still retains and ending no later than `now`.
     pub fn window(&self, now: OffsetDateTime) -> Result<Window, InvocationError> {
-        let oldest = now - OKTA_RETENTION;
+        let oldest = now - RETENTION;
         let end = self.end.unwrap_or(now).min(now);
         let start = match (self.start, self.days) {
             (Some(_), Some(_)) => {
@@ -286,12 +286,12 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let window = BackfillRequest::default().window(now).unwrap();
         assert_eq!(window.end, now);
-        assert_eq!(window.start, now - OKTA_RETENTION);
+        assert_eq!(window.start, now - RETENTION);
         let old = BackfillRequest {
             start: Some(now - time::Duration::days(400)),
             ..Default::default()
         };
-        assert_eq!(old.window(now).unwrap().start, now - OKTA_RETENTION);
+        assert_eq!(old.window(now).unwrap().start, now - RETENTION);
         let week = BackfillRequest {
             days: Some(7),
             ..Default::default()

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::drain::DrainSettings;
-use crate::okta::ClientOptions;
+use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
 
 /// Everything the Lambda reads from its environment.
 #[derive(Debug, Clone)]
@@ -74,7 +74,9 @@ impl Settings {
                     .into(),
             });
         }
-        let page_limit = env.number("PAGE_LIMIT", 1..=1000)?.unwrap_or(1000) as u32;
+        let page_limit = env
+            .number("PAGE_LIMIT", 1..=u64::from(MAX_PAGE_LIMIT))?
+            .map_or(MAX_PAGE_LIMIT, |n| n as u32);
         let lookback = env.number("LOOKBACK_MINUTES", 1..=1440)?.map(|m| m * 60);
         let run = RunSettings {
             drain: DrainSettings {

@@ -176,7 +176,7 @@ fn start() -> PageRequest {
 }
 
 async fn fetch(config: &ConnectorConfig) -> Result<okta_ingest::okta::Page, OktaError> {
-    let client = OktaClient::new(config, options()).unwrap();
+    let client = new_client(config, options()).unwrap();
     client
         .fetch_page(&start(), Instant::now() + Duration::from_secs(10))
         .await
@@ -202,7 +202,7 @@ async fn an_endless_page_is_refused_at_the_cap_without_reading_on() {
 async fn an_announced_oversized_page_is_refused_before_reading() {
     let org = Org::start(|_| Reply::new(200, Body::Fixed("[]".into()))).await;
     // A cap below the announced Content-Length: refused from the header alone.
-    let client = OktaClient::new(
+    let client = new_client(
         &org.ssws_config(),
         ClientOptions {
             max_body_bytes: 1,
@@ -309,4 +309,8 @@ async fn a_deeply_nested_page_is_read_without_recursion() {
     let org = Org::start(move |_| Reply::new(200, Body::Fixed(body.clone()))).await;
     let page = fetch(&org.ssws_config()).await.unwrap();
     assert_eq!(page.events.len(), 1);
+}
+
+fn new_client(config: &ConnectorConfig, options: ClientOptions) -> Result<OktaClient, OktaError> {
+    OktaClient::new(&config.org_url, &config.auth, options)
 }

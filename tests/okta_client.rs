@@ -270,7 +270,7 @@ fn public_key(key: &p256::SecretKey) -> DecodingKey {
 
 /// A client of the fake org with one EC key (`k1`) and quick retries.
 fn oauth_client(fake: &Fake, key: &p256::SecretKey, dpop: bool) -> OktaClient {
-    OktaClient::new(
+    new_client(
         &fake.oauth_config(private_jwk(key, "k1"), dpop),
         quick_options(),
     )
@@ -335,7 +335,7 @@ async fn oauth_fake(expires_in: u64, dpop_nonce: Option<&str>) -> (Fake, p256::S
 async fn ssws_token_is_sent_and_the_page_is_returned_with_its_next_link() {
     let fake = Fake::start(FakeState::default()).await;
     fake.script_logs([Reply::page(3, "{base}/api/v1/logs?after=abc&limit=1000")]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
 
     let page = first_page(&client).await.unwrap();
 
@@ -389,8 +389,7 @@ async fn oauth_token_is_renewed_before_it_expires() {
         token_renew_margin: Duration::from_secs(1),
         ..quick_options()
     };
-    let client =
-        OktaClient::new(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+    let client = new_client(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
 
     first_page(&client).await.unwrap();
     first_page(&client).await.unwrap();
@@ -415,7 +414,7 @@ async fn rejected_key_falls_back_to_the_next_and_is_tried_first_afterwards() {
         token_renew_margin: Duration::ZERO,
         ..quick_options()
     };
-    let client = OktaClient::new(&fake.oauth_config(keys, false), options).unwrap();
+    let client = new_client(&fake.oauth_config(keys, false), options).unwrap();
 
     let report = client
         .test_connection(OffsetDateTime::now_utc(), deadline(10))
@@ -449,7 +448,7 @@ async fn rejected_key_falls_back_to_the_next_and_is_tried_first_afterwards() {
 #[tokio::test]
 async fn every_key_rejected_is_auth_rejected() {
     let (fake, _) = oauth_fake(3600, None).await;
-    let client = OktaClient::new(
+    let client = new_client(
         &fake.oauth_config(private_jwk(&ec_key(), "other"), false),
         quick_options(),
     )
@@ -584,7 +583,7 @@ async fn ssws_401_is_auth_rejected_without_retry() {
         401,
         r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
     )]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::AuthRejected { .. }), "{err}");
     assert_eq!(fake.log_requests().len(), 1);
@@ -597,7 +596,7 @@ async fn forbidden_403_and_not_found_404_are_typed_and_not_retried() {
         Reply::new(403, r#"{"errorCode":"E0000006","errorSummary":"You do not have permission to perform the requested action"}"#),
         Reply::new(404, r#"{"errorCode":"E0000022","errorSummary":"The endpoint does not support the provided HTTP method"}"#),
     ]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let forbidden = first_page(&client).await.unwrap_err();
     assert!(
         matches!(&forbidden, OktaError::Forbidden { code, .. } if code == "E0000006"),
@@ -620,7 +619,7 @@ async fn throttled_request_waits_until_a_margin_past_the_reset_header() {
         .header("x-rate-limit-limit", "100")
         .header("x-rate-limit-remaining", "0")
         .header("x-rate-limit-reset", reset.to_string())]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
 
     first_page(&client).await.unwrap();
 
@@ -646,7 +645,7 @@ async fn throttled_request_waits_until_a_margin_past_the_reset_header() {
 async fn throttled_request_uses_retry_after_without_reset() {
     let fake = Fake::start(FakeState::default()).await;
     fake.script_logs([Reply::new(429, "").header("retry-after", "1")]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     first_page(&client).await.unwrap();
     let requests = fake.log_requests();
     let waited = requests[1].at.duration_since(requests[0].at).unwrap();
@@ -663,7 +662,7 @@ async fn reset_beyond_the_deadline_fails_fast_as_rate_limited() {
         .header("x-rate-limit-limit", "100")
         .header("x-rate-limit-remaining", "0")
         .header("x-rate-limit-reset", epoch_secs_from_now(60).to_string())]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let started = Instant::now();
     let err = client
         .fetch_page(&start_request(), deadline(3))
@@ -682,7 +681,7 @@ async fn used_share_makes_the_next_request_wait_for_the_window() {
         .header("x-rate-limit-limit", "100")
         .header("x-rate-limit-remaining", "40")
         .header("x-rate-limit-reset", reset.to_string())]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
 
     let page = first_page(&client).await.unwrap();
     client
@@ -704,7 +703,7 @@ async fn server_errors_are_retried_with_backoff_then_succeed() {
         Reply::new(500, "oops"),
         Reply::page(2, "{base}/api/v1/logs?after=2"),
     ]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let page = first_page(&client).await.unwrap();
     assert_eq!(page.events.len(), 2);
     let stats = client.stats();
@@ -719,7 +718,7 @@ async fn server_errors_past_max_retries_surface_the_last_one() {
         max_retries: 2,
         ..quick_options()
     };
-    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    let client = new_client(&fake.ssws_config(), options).unwrap();
     let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::Http { status: 502, .. }), "{err}");
     assert_eq!(fake.log_requests().len(), 3);
@@ -735,7 +734,7 @@ async fn timed_out_request_is_retried() {
         request_timeout: Duration::from_millis(300),
         ..quick_options()
     };
-    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    let client = new_client(&fake.ssws_config(), options).unwrap();
     let page = first_page(&client).await.unwrap();
     assert!(
         page.events.is_empty(),
@@ -751,7 +750,7 @@ async fn foreign_next_link_is_refused() {
         2,
         "https://attacker.example.com/api/v1/logs?after=1",
     )]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::ForeignNextLink { .. }), "{err}");
 }
@@ -769,7 +768,7 @@ async fn malformed_truncated_and_oversized_bodies_are_refused() {
         max_body_bytes: 1024,
         ..quick_options()
     };
-    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    let client = new_client(&fake.ssws_config(), options).unwrap();
     for _ in 0..4 {
         let err = first_page(&client).await.unwrap_err();
         assert!(matches!(err, OktaError::MalformedResponse(_)), "{err}");
@@ -817,7 +816,7 @@ async fn test_connection_gives_an_exact_count_when_the_window_ends() {
         Reply::page(3, "{base}/api/v1/logs?after=1"),
         Reply::new(200, r#"[{"published":"2024-05-01T11:00:00.000Z"}]"#),
     ]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let report = client
         .test_connection(OffsetDateTime::now_utc(), deadline(10))
         .await
@@ -832,7 +831,7 @@ async fn test_connection_gives_an_exact_count_when_the_window_ends() {
 async fn body_cut_off_mid_transfer_is_retried() {
     let fake = Fake::start(FakeState::default()).await;
     fake.script_logs([Reply::new(200, r#"[{"uuid":"a"}"#).header("content-length", "5000")]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let page = first_page(&client).await.unwrap();
     assert!(
         page.events.is_empty(),
@@ -880,7 +879,7 @@ async fn logs_never_contain_tokens_assertions_proofs_or_keys() {
     let retired = ec_key();
     let keys = json!([private_jwk(&retired, "k0"), private_jwk(&key, "k1")]);
     fake.script_logs([Reply::new(503, ""), Reply::new(401, "")]);
-    let client = OktaClient::new(&fake.oauth_config(keys.clone(), true), quick_options()).unwrap();
+    let client = new_client(&fake.oauth_config(keys.clone(), true), quick_options()).unwrap();
     first_page(&client).await.unwrap();
 
     let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -914,9 +913,9 @@ async fn token_with_a_line_break_is_a_config_error_not_a_retry() {
     let fake = Fake::start(FakeState::default()).await;
     let config =
         config(json!({"org_url": fake.base, "auth": {"type": "ssws", "token": "00ab\ncd"}}));
-    let client = OktaClient::new(&config, quick_options()).unwrap();
+    let client = new_client(&config, quick_options()).unwrap();
     let err = first_page(&client).await.unwrap_err();
-    assert!(matches!(err, OktaError::Config(_)), "{err}");
+    assert!(matches!(err, OktaError::UnusableCredentials(_)), "{err}");
     assert!(!err.to_string().contains("00ab"));
     assert!(fake.log_requests().is_empty());
 }
@@ -936,7 +935,7 @@ async fn stale_reset_429_waits_briefly_instead_of_spending_retries() {
         max_retries: 0,
         ..quick_options()
     };
-    let client = OktaClient::new(&fake.ssws_config(), options).unwrap();
+    let client = new_client(&fake.ssws_config(), options).unwrap();
     first_page(&client).await.unwrap();
     let requests = fake.log_requests();
     let waited = requests[1].at.duration_since(requests[0].at).unwrap();
@@ -950,7 +949,7 @@ async fn stale_reset_429_waits_briefly_instead_of_spending_retries() {
 async fn huge_retry_after_fails_fast_as_rate_limited_without_panicking() {
     let fake = Fake::start(FakeState::default()).await;
     fake.script_logs([Reply::new(429, "").header("retry-after", u64::MAX.to_string())]);
-    let client = OktaClient::new(&fake.ssws_config(), quick_options()).unwrap();
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
     let started = Instant::now();
     let err = client
         .fetch_page(&start_request(), deadline(3))
@@ -977,8 +976,7 @@ async fn failed_early_renewal_keeps_using_the_still_valid_token() {
         token_renew_margin: Duration::from_secs(2),
         ..quick_options()
     };
-    let client =
-        OktaClient::new(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+    let client = new_client(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
     first_page(&client).await.unwrap();
     // Within the renewal margin but not expired; the token endpoint is down for one request.
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -1096,4 +1094,8 @@ async fn refused_dpop_token_with_a_nonce_header_still_renews_then_is_auth_reject
     assert!(err.pauses_connector(), "{err}");
     assert_eq!(fake.log_requests().len(), 3);
     assert_eq!(fake.token_requests().len(), 2, "renewed once");
+}
+
+fn new_client(config: &ConnectorConfig, options: ClientOptions) -> Result<OktaClient, OktaError> {
+    OktaClient::new(&config.org_url, &config.auth, options)
 }

@@ -3,8 +3,7 @@
 use reqwest::header::HeaderMap;
 use url::Url;
 
-use super::OktaError;
-use crate::config::OrgUrl;
+use super::{OktaError, OrgUrl};
 
 /// Finds the `rel="next"` link among the response's Link headers (Okta also sends `rel="self"`).
 /// A next link pointing anywhere but the org is refused: following it would send our token there.
@@ -44,11 +43,11 @@ pub(crate) fn check_same_origin(url: &Url, org: &OrgUrl) -> Result<(), OktaError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{OrgUrl, ValidationOptions};
+    use crate::okta::Loopback;
     use reqwest::header::HeaderValue;
 
     fn org() -> OrgUrl {
-        OrgUrl::parse("https://acme.okta.com", ValidationOptions::default()).unwrap()
+        OrgUrl::parse("https://acme.okta.com", Loopback::Refuse).unwrap()
     }
 
     fn with_links(values: &[&str]) -> HeaderMap {

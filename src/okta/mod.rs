@@ -3,14 +3,22 @@
 pub mod auth;
 mod body;
 mod client;
+mod error;
+mod exchange;
+mod facts;
 mod link;
 pub mod model;
+mod org;
 mod page;
 mod ratelimit;
 mod stats;
 mod test_connection;
 
-pub use client::{ClientOptions, OktaClient, MAX_PAGE_LIMIT};
+pub use auth::{Credentials, OAuth2Credentials};
+pub use client::{ClientOptions, OktaClient};
+pub use error::OktaError;
+pub use facts::{LOGS_READ_SCOPE, MAX_PAGE_LIMIT, RETENTION};
+pub use org::{InvalidOrgUrl, Loopback, OrgUrl};
 pub use page::{Page, PageRequest, RateLimitStatus};
 pub use stats::RequestStats;
 pub use test_connection::ConnectionReport;
@@ -25,44 +33,4 @@ pub trait LogSource: Send + Sync {
     /// but never past `deadline`.
     async fn fetch_page(&self, request: &PageRequest, deadline: Instant)
         -> Result<Page, OktaError>;
-}
-
-/// Why reading the System Log failed. The variants decide what the drain does next.
-#[derive(Debug, thiserror::Error)]
-pub enum OktaError {
-    #[error("invalid connector configuration: {0}")]
-    Config(String),
-    /// Credentials that retrying will not fix (invalid_client, deactivated app, revoked token).
-    #[error("Okta rejected the credentials ({code}): {summary}")]
-    AuthRejected { code: String, summary: String },
-    /// The credentials work but lack a permission (e.g. the okta.logs.read scope).
-    #[error("Okta denied access ({code}): {summary}")]
-    Forbidden { code: String, summary: String },
-    #[error("Okta answered HTTP {status} ({code}): {summary}")]
-    Http {
-        status: u16,
-        code: String,
-        summary: String,
-    },
-    #[error("Okta kept answering 429 (rate limited) until the time budget ran out")]
-    RateLimited,
-    #[error("network error talking to Okta: {0}")]
-    Transport(String),
-    #[error("the time budget ran out before Okta answered")]
-    DeadlineExceeded,
-    #[error("malformed response from Okta: {0}")]
-    MalformedResponse(String),
-    #[error("refused next link {link}: its origin differs from the org URL {org}")]
-    ForeignNextLink { link: String, org: String },
-}
-
-impl OktaError {
-    /// Failures that will not heal by retrying: the connector pauses at once instead of
-    /// burning its failure budget.
-    pub fn pauses_connector(&self) -> bool {
-        matches!(
-            self,
-            OktaError::AuthRejected { .. } | OktaError::Forbidden { .. }
-        )
-    }
 }

@@ -4,8 +4,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::client::{OktaClient, MAX_PAGE_LIMIT};
-use super::{OktaError, PageRequest};
+use super::client::OktaClient;
+use super::{OktaError, PageRequest, MAX_PAGE_LIMIT};
 
 /// Counting stops after this many log requests so a busy org cannot eat the rate budget.
 const REQUEST_BUDGET: u32 = 10;

@@ -41,7 +41,7 @@ pub(crate) fn client_assertion(
     };
     jsonwebtoken::encode(&header, &claims, key.encoding_key())
         .map(SecretString::new)
-        .map_err(|e| OktaError::Config(format!("signing the client assertion failed: {e}")))
+        .map_err(|e| OktaError::Signing(format!("signing the client assertion failed: {e}")))
 }
 
 #[cfg(test)]

@@ -8,13 +8,33 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
+use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use url::Url;
 
 use super::keys::ec_encoding_key;
+use crate::okta::error::USE_DPOP_NONCE;
 use crate::okta::OktaError;
+
+/// The nonce a server wants later proofs to carry (its `DPoP-Nonce` header).
+pub(crate) fn nonce_in(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Whether a 401 says only the proof's nonce was wrong (`WWW-Authenticate: DPoP
+/// error="use_dpop_nonce"`), not the token.
+pub(crate) fn asks_for_new_nonce(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(USE_DPOP_NONCE))
+}
 
 /// Signs DPoP proofs and remembers the latest server nonce. Debug hides the key.
 pub(crate) struct DpopSigner {
@@ -56,7 +76,7 @@ impl DpopSigner {
     pub(crate) fn generate() -> Result<DpopSigner, OktaError> {
         let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
         let key = ec_encoding_key(&secret)
-            .map_err(|e| OktaError::Config(format!("creating the DPoP key failed: {e}")))?;
+            .map_err(|e| OktaError::Signing(format!("creating the DPoP key failed: {e}")))?;
         let point = secret.public_key().to_encoded_point(false);
         let coordinate = |c: Option<&p256::FieldBytes>| {
             URL_SAFE_NO_PAD.encode(c.map(|b| &b[..]).unwrap_or_default())
@@ -125,7 +145,7 @@ impl DpopSigner {
             ath: access_token.map(|t| URL_SAFE_NO_PAD.encode(Sha256::digest(t.as_bytes()))),
         };
         jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| OktaError::Config(format!("signing the DPoP proof failed: {e}")))
+            .map_err(|e| OktaError::Signing(format!("signing the DPoP proof failed: {e}")))
     }
 }
 

@@ -2,9 +2,13 @@
 //! (optionally DPoP-bound).
 
 mod assertion;
+mod credentials;
 mod dpop;
 pub mod keys;
 mod oauth;
+
+pub use credentials::{Credentials, OAuth2Credentials};
+pub(crate) use dpop::{asks_for_new_nonce, nonce_in};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +17,8 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::config::{AuthConfig, OrgUrl};
 use crate::okta::stats::Counters;
-use crate::okta::OktaError;
+use crate::okta::{OktaError, OrgUrl};
 use crate::secrets::SecretString;
 
 pub(crate) use oauth::describe_transport;
@@ -43,16 +46,16 @@ pub(crate) enum Authenticator {
 
 impl Authenticator {
     pub(crate) fn new(
-        config: &AuthConfig,
+        credentials: &Credentials,
         org: &OrgUrl,
         http: reqwest::Client,
         request_timeout: Duration,
         renew_margin: Duration,
         counters: Arc<Counters>,
     ) -> Result<Authenticator, OktaError> {
-        Ok(match config {
-            AuthConfig::Ssws { token } => Authenticator::Ssws(token.clone()),
-            AuthConfig::OAuth2(oauth) => Authenticator::OAuth(Box::new(OAuthAuth::new(
+        Ok(match credentials {
+            Credentials::Ssws { token } => Authenticator::Ssws(token.clone()),
+            Credentials::OAuth2(oauth) => Authenticator::OAuth(Box::new(OAuthAuth::new(
                 oauth,
                 org,
                 OAuthSettings {

@@ -12,12 +12,12 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::assertion::client_assertion;
-use super::dpop::{DpopSigner, NonceFor};
+use super::dpop::{nonce_in, DpopSigner, NonceFor};
 use super::keys::SigningKey;
-use crate::config::{OAuth2Config, OrgUrl};
 use crate::okta::body::read_small_body;
+use crate::okta::error::USE_DPOP_NONCE;
 use crate::okta::stats::Counters;
-use crate::okta::OktaError;
+use crate::okta::{OAuth2Credentials, OktaError, OrgUrl};
 use crate::secrets::SecretString;
 
 /// Okta issues tokens for an hour; used when a response omits `expires_in`.
@@ -25,6 +25,8 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Longest `expires_in` believed: a huge value must not overflow the expiry instant.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+const NO_KEY: &str = "no private key configured; add one to auth.private_key";
 
 /// A token from the cache, with what is needed to use it.
 #[derive(Clone)]
@@ -104,14 +106,12 @@ pub(crate) struct OAuthSettings {
 
 impl OAuthAuth {
     pub(crate) fn new(
-        config: &OAuth2Config,
+        config: &OAuth2Credentials,
         org: &OrgUrl,
         settings: OAuthSettings,
     ) -> Result<OAuthAuth, OktaError> {
         if config.private_keys.is_empty() {
-            return Err(OktaError::Config(
-                "auth.private_key: no private key configured".into(),
-            ));
+            return Err(OktaError::UnusableCredentials(NO_KEY));
         }
         Ok(OAuthAuth {
             client_id: config.client_id.clone(),
@@ -160,7 +160,7 @@ impl OAuthAuth {
                 // An early renewal that hit an outage must not throw away a token that still works.
                 if let Some(cached) = cache
                     .as_ref()
-                    .filter(|c| is_transient(&error) && c.expires_at > Instant::now())
+                    .filter(|c| error.is_transient() && c.expires_at > Instant::now())
                 {
                     tracing::warn!(error = %error, "renewing the access token failed; using the cached one until it expires");
                     return Ok(cached.token.clone());
@@ -223,7 +223,7 @@ impl OAuthAuth {
                 Err(TokenFailure::Other(error)) => return Err(error),
             }
         }
-        Err(last_rejection.unwrap_or_else(|| OktaError::Config("no private key configured".into())))
+        Err(last_rejection.unwrap_or(OktaError::UnusableCredentials(NO_KEY)))
     }
 
     /// One key's token request; retried once with the server's nonce when DPoP demands it.
@@ -234,98 +234,14 @@ impl OAuthAuth {
     ) -> Result<(SecretString, Duration), TokenFailure> {
         let mut nonce_retry_left = self.dpop.is_some();
         loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(TokenFailure::Other(OktaError::DeadlineExceeded));
-            }
-            let wall_now = OffsetDateTime::now_utc();
-            let assertion = client_assertion(
-                &self.keys[key_index],
-                &self.client_id,
-                self.token_url.as_str(),
-                wall_now,
-            )
-            .map_err(TokenFailure::Other)?;
-            let form = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "client_credentials")
-                .append_pair("scope", &self.scope)
-                .append_pair(
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                )
-                .append_pair("client_assertion", assertion.expose())
-                .finish();
-            let form = SecretString::new(form);
-            let mut request = self
-                .http
-                .post(self.token_url.clone())
-                .timeout(self.request_timeout.min(deadline - now))
-                .header(reqwest::header::ACCEPT, "application/json")
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(form.expose().to_owned());
-            if let Some(dpop) = &self.dpop {
-                let proof = dpop
-                    .proof("POST", &self.token_url, None, wall_now)
-                    .map_err(TokenFailure::Other)?;
-                request = request.header("DPoP", proof);
-            }
-            self.counters.token_request();
-            let started = Instant::now();
-            let response = request.send().await.map_err(|e| {
-                TokenFailure::Other(OktaError::Transport(format!(
-                    "token request to {} failed: {}",
-                    self.token_url,
-                    describe_transport(&e)
-                )))
-            })?;
-            let status = response.status();
-            tracing::debug!(
-                status = status.as_u16(),
-                latency_ms = started.elapsed().as_millis() as u64,
-                key_index,
-                "okta token request"
-            );
-            let nonce = response
-                .headers()
-                .get("dpop-nonce")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = read_small_body(response).await.map_err(|e| {
-                TokenFailure::Other(OktaError::Transport(format!(
-                    "reading the token response failed: {}",
-                    describe_transport(&e)
-                )))
-            })?;
+            let (status, nonce, body) = self.post_token_request(key_index, deadline).await?;
             if status.is_success() {
-                let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-                    TokenFailure::Other(OktaError::MalformedResponse(
-                        "the token endpoint's answer is not a JSON token response".into(),
-                    ))
-                })?;
-                let token = parsed
-                    .access_token
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        TokenFailure::Other(OktaError::MalformedResponse(
-                            "the token endpoint's answer has no access_token".into(),
-                        ))
-                    })?;
-                check_token_type(parsed.token_type.as_deref(), self.dpop.is_some())
-                    .map_err(TokenFailure::Other)?;
-                let lifetime = parsed
-                    .expires_in
-                    .map(Duration::from_secs)
-                    .unwrap_or(DEFAULT_TOKEN_LIFETIME)
-                    .min(MAX_TOKEN_LIFETIME);
-                return Ok((SecretString::new(token), lifetime));
+                return self.read_token(&body).map_err(TokenFailure::Other);
             }
             let error: TokenErrorBody = serde_json::from_slice(&body).unwrap_or_default();
             let code = error.error.unwrap_or_else(|| "unknown_error".to_owned());
             let description = error.error_description.unwrap_or_default();
-            if code == "use_dpop_nonce" {
+            if code == USE_DPOP_NONCE {
                 if let (Some(dpop), Some(nonce)) = (&self.dpop, nonce.as_deref()) {
                     // Kept even when out of retries: the caller's backoff retry then uses it.
                     dpop.set_nonce(NonceFor::TokenEndpoint, nonce);
@@ -338,16 +254,107 @@ impl OAuthAuth {
             return Err(classify_token_error(status.as_u16(), code, description));
         }
     }
-}
 
-/// Whether a token-endpoint failure may heal by retrying (outage, throttling, timeout, nonce race).
-fn is_transient(error: &OktaError) -> bool {
-    match error {
-        OktaError::Transport(_) => true,
-        OktaError::Http { status, code, .. } => {
-            *status >= 500 || *status == 429 || code == "use_dpop_nonce"
+    /// The client-credentials form, signed with one key.
+    fn token_form(&self, key_index: usize, now: OffsetDateTime) -> Result<SecretString, OktaError> {
+        let assertion = client_assertion(
+            &self.keys[key_index],
+            &self.client_id,
+            self.token_url.as_str(),
+            now,
+        )?;
+        Ok(SecretString::new(
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "client_credentials")
+                .append_pair("scope", &self.scope)
+                .append_pair(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .append_pair("client_assertion", assertion.expose())
+                .finish(),
+        ))
+    }
+
+    /// Posts one token request: the status, the DPoP nonce the server asked for, and the
+    /// (bounded) body.
+    async fn post_token_request(
+        &self,
+        key_index: usize,
+        deadline: Instant,
+    ) -> Result<(reqwest::StatusCode, Option<String>, Vec<u8>), TokenFailure> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(TokenFailure::Other(OktaError::DeadlineExceeded));
         }
-        _ => false,
+        let wall_now = OffsetDateTime::now_utc();
+        let form = self
+            .token_form(key_index, wall_now)
+            .map_err(TokenFailure::Other)?;
+        let mut request = self
+            .http
+            .post(self.token_url.clone())
+            .timeout(self.request_timeout.min(deadline - now))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form.expose().to_owned());
+        if let Some(dpop) = &self.dpop {
+            let proof = dpop
+                .proof("POST", &self.token_url, None, wall_now)
+                .map_err(TokenFailure::Other)?;
+            request = request.header("DPoP", proof);
+        }
+        self.counters.token_request();
+        let started = Instant::now();
+        let response = request.send().await.map_err(|e| {
+            TokenFailure::Other(OktaError::Transport(format!(
+                "token request to {} failed: {}",
+                self.token_url,
+                describe_transport(&e)
+            )))
+        })?;
+        let status = response.status();
+        tracing::debug!(
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            key_index,
+            "okta token request"
+        );
+        let nonce = nonce_in(response.headers());
+        let body = read_small_body(response).await.map_err(|e| {
+            TokenFailure::Other(OktaError::Transport(format!(
+                "reading the token response failed: {}",
+                describe_transport(&e)
+            )))
+        })?;
+        Ok((status, nonce, body))
+    }
+
+    /// The token and its lifetime from a successful answer.
+    fn read_token(&self, body: &[u8]) -> Result<(SecretString, Duration), OktaError> {
+        let parsed: TokenResponse = serde_json::from_slice(body).map_err(|_| {
+            OktaError::MalformedResponse(
+                "the token endpoint's answer is not a JSON token response".into(),
+            )
+        })?;
+        let token = parsed
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                OktaError::MalformedResponse(
+                    "the token endpoint's answer has no access_token".into(),
+                )
+            })?;
+        check_token_type(parsed.token_type.as_deref(), self.dpop.is_some())?;
+        let lifetime = parsed
+            .expires_in
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            .min(MAX_TOKEN_LIFETIME);
+        Ok((SecretString::new(token), lifetime))
     }
 }
 
@@ -371,7 +378,7 @@ fn check_token_type(token_type: Option<&str>, dpop: bool) -> Result<(), OktaErro
 }
 
 fn classify_token_error(status: u16, code: String, description: String) -> TokenFailure {
-    if code == "use_dpop_nonce" {
+    if code == USE_DPOP_NONCE {
         // The nonce changed again after our one retry: a race, retried with backoff.
         return TokenFailure::Other(OktaError::Http {
             status,
@@ -473,7 +480,7 @@ mod tests {
             "nonce required".into(),
         ));
         assert!(!rotate);
-        assert!(is_transient(&error), "{error}");
+        assert!(error.is_transient(), "{error}");
         assert!(!error.pauses_connector(), "{error}");
     }
 
