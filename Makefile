@@ -8,9 +8,9 @@ CARGO_FEATURES := --features simulator
 demo: deps
 	python3 scripts/demo.py
 
-## Runs every test: Rust unit and integration tests (simulator + moto), then the template checks.
+## Runs every test: Rust unit and integration tests of both crates (simulator + moto), then the template checks.
 test: test-deps
-	cargo test $(CARGO_FEATURES)
+	cargo test --workspace $(CARGO_FEATURES)
 	bash tests/infra/run.sh
 
 ## Python tools the tests and the demo need (idempotent).
@@ -22,7 +22,7 @@ deps: test-deps
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy $(CARGO_FEATURES) --all-targets -- -D warnings
+	cargo clippy --workspace $(CARGO_FEATURES) --all-targets -- -D warnings
 
 ## Supply chain (deny.toml): known vulnerabilities, licenses, duplicate versions, sources, all offline:
 ## advisories are checked against the RustSec snapshot in ../shared/advisory-db (ADVISORY_DB overrides).

@@ -98,7 +98,7 @@ def main():
 
 def run(procs, work):
     step("building okta-ingest and the Okta simulator")
-    subprocess.run(["cargo", "build", "--quiet", "--features", "simulator", "--bins"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "okta-ingest", "--bin", "okta-sim"], cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
     moto_port, sim_port, invoke_port = free_port(), free_port(), free_port()
@@ -146,8 +146,7 @@ def run(procs, work):
     ]) + "\n")
     step(f"starting the Lambda handler under cargo lambda watch (port {invoke_port})")
     procs.start("cargo-lambda", ["cargo", "lambda", "watch", "--invoke-port", str(invoke_port),
-                                 "--env-file", str(env_file), "--features", "simulator",
-                                 "--bin", "okta-ingest", "--ignore-changes"],
+                                 "--env-file", str(env_file), "--bin", "okta-ingest", "--ignore-changes"],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "lambda.log", "w"))
     wait_port(invoke_port)
 

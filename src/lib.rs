@@ -9,8 +9,6 @@ pub mod cursor;
 pub mod normalize;
 pub mod okta;
 pub mod secrets;
-#[cfg(feature = "simulator")]
-pub mod sim;
 pub mod sink;
 
 pub mod cli;

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use okta_ingest::sim::Simulator;
+use okta_sim::Simulator;
 use support::rig::{sim_config, ssws_secret};
 
 /// Runs the binary off the runtime's threads, so the in-process simulator keeps serving.
@@ -104,7 +104,7 @@ async fn test_connection_and_bad_config_messages() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sample_simulator_config_and_secret_work_together() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let sim_config: okta_ingest::sim::SimConfig = serde_json::from_str(
+    let sim_config: okta_sim::SimConfig = serde_json::from_str(
         &std::fs::read_to_string(format!("{root}/events/okta-sim.json")).unwrap(),
     )
     .unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use okta_ingest::cursor::memory::CursorOp;
 use okta_ingest::drain::StopReason;
 use okta_ingest::invocation::{Action, BackfillRequest};
-use okta_ingest::sim::Fault;
+use okta_sim::Fault;
 use support::rig::{sim_config, Rig, CONNECTOR};
 use support::schema::assert_valid_total_event;
 
@@ -464,7 +464,7 @@ async fn polls_continue_an_unfinished_backfill_with_their_spare_time() {
 #[tokio::test]
 async fn a_rate_limited_drain_paces_itself_and_meets_no_429() {
     let mut config = sim_config(1500, 19);
-    config.rate_limit = Some(okta_ingest::sim::RateLimitConfig {
+    config.rate_limit = Some(okta_sim::RateLimitConfig {
         limit: 12,
         window: Duration::from_secs(2),
     });

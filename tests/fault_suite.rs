@@ -21,7 +21,7 @@ use okta_ingest::cursor::PausedBy;
 use okta_ingest::drain::StopReason;
 use okta_ingest::invocation::Action;
 use okta_ingest::settings::RunSettings;
-use okta_ingest::sim::{ClientRegistration, Fault, FaultKind, RateLimitConfig};
+use okta_sim::{ClientRegistration, Fault, FaultKind, RateLimitConfig};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use serde_json::{json, Value};
 use support::rig::{sim_config, test_settings, Rig, CONNECTOR};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use lambda_runtime::{Context, LambdaEvent};
 use okta_ingest::lambda::{connector, handle, LambdaConnector};
 use okta_ingest::settings::Settings;
-use okta_ingest::sim::Simulator;
+use okta_sim::Simulator;
 use serde_json::{json, Value};
 use support::moto::{create_cursor_table, create_stream, put_secret, read_all_records, MotoServer};
 use support::rig::{sim_config, ssws_secret, test_settings};
@@ -131,10 +131,9 @@ async fn scheduled_polls_land_every_human_event_in_kinesis_exactly_once() {
 #[tokio::test]
 async fn overlapping_invocations_never_both_drain() {
     let stack = stack(3000).await;
-    stack.sim.inject(
-        okta_ingest::sim::Fault::Delay(Duration::from_millis(500)),
-        2,
-    );
+    stack
+        .sim
+        .inject(okta_sim::Fault::Delay(Duration::from_millis(500)), 2);
     let payload = json!({"connector_id": "acme", "action": "poll"});
     let (a, b) = tokio::join!(stack.invoke(payload.clone()), stack.invoke(payload));
     let mut outcomes = vec![a.unwrap()["outcome"].clone(), b.unwrap()["outcome"].clone()];

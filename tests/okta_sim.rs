@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use okta_ingest::invocation::Action;
-use okta_ingest::sim::ClientRegistration;
+use okta_sim::ClientRegistration;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};

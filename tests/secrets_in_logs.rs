@@ -13,8 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use okta_ingest::connector::Summary;
 use okta_ingest::invocation::Action;
-use okta_ingest::sim::ClientRegistration;
 use okta_ingest::telemetry;
+use okta_sim::ClientRegistration;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
@@ -127,7 +127,7 @@ fn keys() -> Keys {
 }
 
 /// A rig that re-reads its secret on every invocation, so each scenario's secret takes effect.
-async fn fresh_rig(config: okta_ingest::sim::SimConfig) -> Rig {
+async fn fresh_rig(config: okta_sim::SimConfig) -> Rig {
     let mut settings = test_settings();
     settings.secret_cache_ttl = Duration::ZERO;
     Rig::with_settings(config, settings).await

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use okta_ingest::sim::{
-    ClientRegistration, Fault, FaultKind, RateLimitConfig, SimConfig, Simulator,
-};
+use okta_sim::{ClientRegistration, Fault, FaultKind, RateLimitConfig, SimConfig, Simulator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use okta_ingest::okta::ClientOptions;
-use okta_ingest::sim::Simulator;
+use okta_sim::Simulator;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 

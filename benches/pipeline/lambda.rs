@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use okta_ingest::okta::ClientOptions;
 use okta_ingest::settings::Settings;
-use okta_ingest::sim::Simulator;
+use okta_sim::Simulator;
 use tokio::time::Instant;
 
 use crate::rig::{connector, poll, settings, sim_config};

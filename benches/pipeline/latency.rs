@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use okta_ingest::okta::ClientOptions;
-use okta_ingest::sim::Simulator;
+use okta_sim::Simulator;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::rig::{connector, poll, settings, sim_config};

@@ -19,7 +19,7 @@ mod sinks;
 use std::time::Duration;
 
 use okta_ingest::okta::ClientOptions;
-use okta_ingest::sim::RateLimitConfig;
+use okta_sim::RateLimitConfig;
 
 use backlog::BacklogRun;
 use procfs::mib;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
-use okta_ingest::sim::Simulator;
+use okta_sim::Simulator;
 use time::OffsetDateTime;
 
 use crate::rig::sim_config;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use okta_ingest::okta::ClientOptions;
-use okta_ingest::sim::{RateLimitConfig, Simulator};
+use okta_sim::{RateLimitConfig, Simulator};
 
 use crate::rig::{connector, poll, settings, sim_config, SAFETY_MARGIN};
 use crate::sinks::CountingSink;

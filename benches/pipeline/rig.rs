@@ -9,8 +9,8 @@ use okta_ingest::invocation::{Action, ConnectorId, Invocation};
 use okta_ingest::okta::ClientOptions;
 use okta_ingest::secrets::memory::MemorySecretSource;
 use okta_ingest::settings::RunSettings;
-use okta_ingest::sim::{RateLimitConfig, SimConfig, Simulator};
 use okta_ingest::sink::EventSink;
+use okta_sim::{RateLimitConfig, SimConfig, Simulator};
 use tokio::time::Instant;
 
 const CONNECTOR: &str = "bench";

@@ -13,8 +13,8 @@ use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
 use okta_ingest::okta::ClientOptions;
 use okta_ingest::secrets::memory::MemorySecretSource;
 use okta_ingest::settings::RunSettings;
-use okta_ingest::sim::{SimConfig, Simulator};
 use okta_ingest::sink::memory::MemorySink;
+use okta_sim::{SimConfig, Simulator};
 use tokio::time::Instant;
 
 pub const CONNECTOR: &str = "acme";

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::clock::{format_timestamp, now_ms};
 use super::cursor::After;
-use super::events::{render, uuid_for, KindPicker, KINDS};
+use super::events::{kinds, render, uuid_for, KindPicker};
 use super::filter::EventFilter;
 use super::rng::SplitMix;
 use super::world::World;
@@ -122,7 +122,7 @@ impl EventLog {
 
     fn event_type(&self, seq: usize) -> &str {
         match &self.events[seq].body {
-            Body::Generated { kind, .. } => KINDS[*kind as usize].event_type,
+            Body::Generated { kind, .. } => kinds()[*kind as usize].event_type,
             Body::Raw { event_type, .. } => event_type,
         }
     }

@@ -1,6 +1,9 @@
 //! Realistic Okta LogEvents, generated deterministically. An event is stored as its kind and a
 //! per-event seed and rendered on demand: a million-event backlog costs a few dozen bytes per event.
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
 use super::clock::write_timestamp;
 use super::json::JsonOut;
 use super::rng::SplitMix;
@@ -11,7 +14,7 @@ use super::world::{
 /// Where an event type comes from, which decides how often the generator emits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// One of the 32 types of the product's event catalog.
+    /// A type of the product's event catalog.
     Catalog,
     /// Attributable to a person but outside the catalog.
     HumanOther,
@@ -37,6 +40,28 @@ enum Shape {
     System,
 }
 
+impl Shape {
+    fn parse(name: &str) -> Option<Shape> {
+        Some(match name {
+            "sign_in" => Shape::SignIn,
+            "session_start" => Shape::SessionStart,
+            "session_end" => Shape::SessionEnd,
+            "mfa" => Shape::Mfa,
+            "push_denied" => Shape::PushDenied,
+            "self_service" => Shape::SelfService,
+            "admin_on_user" => Shape::AdminOnUser,
+            "group" => Shape::Group,
+            "privilege" => Shape::Privilege,
+            "app_assign" => Shape::AppAssign,
+            "provision" => Shape::Provision,
+            "threat" => Shape::Threat,
+            "system" => Shape::System,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub(crate) struct Kind {
     pub event_type: &'static str,
     pub origin: Origin,
@@ -47,333 +72,81 @@ pub(crate) struct Kind {
     weight: u32,
 }
 
-macro_rules! kind {
-    ($t:expr, $o:ident, $legacy:expr, $d:expr, $s:ident, $w:expr) => {
-        Kind {
-            event_type: $t,
-            origin: Origin::$o,
-            legacy: $legacy,
-            display: $d,
-            shape: Shape::$s,
-            weight: $w,
-        }
-    };
+/// The product's event catalog: its first column is the set of types the connector publishes.
+const EVENT_CATALOG_TSV: &str = include_str!("../../src/normalize/catalog.tsv");
+/// How each generated type is rendered (see the header of the file).
+const KINDS_TSV: &str = include_str!("kinds.tsv");
+
+static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
+    parse_kinds(KINDS_TSV, &catalog_types(EVENT_CATALOG_TSV))
+        .unwrap_or_else(|e| panic!("okta-sim/src/kinds.tsv is invalid: {e}"))
+});
+
+/// Every event type the simulator generates, in table order (an event stores its index).
+pub(crate) fn kinds() -> &'static [Kind] {
+    &KINDS
 }
 
-pub(crate) const KINDS: &[Kind] = &[
-    kind!(
-        "user.authentication.sso",
-        Catalog,
-        Some("app.auth.sso"),
-        "User single sign on to app",
-        SignIn,
-        40
-    ),
-    kind!(
-        "user.authentication.auth_via_mfa",
-        Catalog,
-        Some("core.user.factor.attempt_success"),
-        "Authentication of user via MFA",
-        Mfa,
-        20
-    ),
-    kind!(
-        "user.authentication.auth_via_IDP",
-        Catalog,
-        None,
-        "Authenticate user via IDP",
-        SignIn,
-        4
-    ),
-    kind!(
-        "user.authentication.auth_via_social",
-        Catalog,
-        None,
-        "Authenticate user with social login",
-        SignIn,
-        2
-    ),
-    kind!(
-        "user.authentication.verify",
-        Catalog,
-        None,
-        "Verify user identity",
-        Mfa,
-        6
-    ),
-    kind!(
-        "user.session.start",
-        Catalog,
-        Some("core.user_auth.login_success"),
-        "User login to Okta",
-        SessionStart,
-        25
-    ),
-    kind!(
-        "user.session.end",
-        Catalog,
-        Some("core.user_auth.logout_success"),
-        "User logout from Okta",
-        SessionEnd,
-        10
-    ),
-    kind!(
-        "user.session.clear",
-        Catalog,
-        None,
-        "Clear user session",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.authentication.auth_via_radius",
-        Catalog,
-        None,
-        "Authenticate user via Radius",
-        SignIn,
-        2
-    ),
-    kind!(
-        "user.mfa.factor.activate",
-        Catalog,
-        Some("core.user.factor.activate"),
-        "Activate factor or authenticator",
-        SelfService,
-        2
-    ),
-    kind!(
-        "user.mfa.factor.deactivate",
-        Catalog,
-        Some("core.user.factor.deactivate"),
-        "Reset factor or authenticator",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.mfa.factor.reset_all",
-        Catalog,
-        Some("core.user.factor.reset_all"),
-        "Reset all factors for user",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.mfa.factor.update",
-        Catalog,
-        None,
-        "Update factor for user",
-        SelfService,
-        1
-    ),
-    kind!(
-        "user.mfa.attempt_bypass",
-        Catalog,
-        None,
-        "Attempt bypass of factor",
-        Mfa,
-        1
-    ),
-    kind!(
-        "user.lifecycle.create",
-        Catalog,
-        Some("core.user.config.user_creation.success"),
-        "Create okta user",
-        AdminOnUser,
-        2
-    ),
-    kind!(
-        "user.lifecycle.activate",
-        Catalog,
-        Some("core.user.config.user_activated"),
-        "Activate Okta user",
-        AdminOnUser,
-        2
-    ),
-    kind!(
-        "user.lifecycle.deactivate",
-        Catalog,
-        Some("core.user.config.user_deactivated"),
-        "Deactivate Okta user",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.lifecycle.suspend",
-        Catalog,
-        Some("core.user.config.user_suspended"),
-        "Suspend Okta user",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.lifecycle.unsuspend",
-        Catalog,
-        Some("core.user.config.user_unsuspended"),
-        "Unsuspend Okta user",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.lifecycle.delete.initiated",
-        Catalog,
-        None,
-        "Delete Okta user",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.account.lock",
-        Catalog,
-        Some("core.user_auth.account_locked"),
-        "Max sign in attempts exceeded",
-        SelfService,
-        1
-    ),
-    kind!(
-        "user.account.unlock",
-        Catalog,
-        Some("core.user.config.user_unlocked"),
-        "Unlock user account",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "user.account.unlock_token",
-        Catalog,
-        None,
-        "Create unlock user account token",
-        AdminOnUser,
-        1
-    ),
-    kind!(
-        "group.user_membership.add",
-        Catalog,
-        Some("core.user_group_member.user_add"),
-        "Add user to group membership",
-        Group,
-        3
-    ),
-    kind!(
-        "group.user_membership.remove",
-        Catalog,
-        Some("core.user_group_member.user_remove"),
-        "Remove user from group membership",
-        Group,
-        2
-    ),
-    kind!(
-        "user.account.privilege.grant",
-        Catalog,
-        None,
-        "Grant user privilege",
-        Privilege,
-        1
-    ),
-    kind!(
-        "user.account.privilege.revoke",
-        Catalog,
-        None,
-        "Revoke user privilege",
-        Privilege,
-        1
-    ),
-    kind!(
-        "app.user_management.assign_user_to_app",
-        Catalog,
-        Some("app.generic.provision.assign_user_to_app"),
-        "Assign user to application",
-        AppAssign,
-        2
-    ),
-    kind!(
-        "app.user_management.deactivate_user",
-        Catalog,
-        None,
-        "Deactivate application user",
-        AppAssign,
-        1
-    ),
-    kind!(
-        "application.provision.user.push",
-        Catalog,
-        Some("app.user_management.push_okta_user"),
-        "Push user to external application",
-        Provision,
-        3
-    ),
-    kind!(
-        "security.threat.detected",
-        Catalog,
-        None,
-        "Request from suspicious actor",
-        Threat,
-        1
-    ),
-    kind!(
-        "security.request.blocked",
-        Catalog,
-        None,
-        "Request blocked by ThreatInsight",
-        Threat,
-        1
-    ),
-    kind!(
-        "user.authentication.auth_via_richclient",
-        HumanOther,
-        Some("core.user_auth.login_success"),
-        "Authentication of user via Rich Client",
-        SignIn,
-        3
-    ),
-    kind!(
-        "app.oauth2.as.token.grant",
-        HumanOther,
-        None,
-        "OAuth2 token granted",
-        SignIn,
-        4
-    ),
-    kind!(
-        "user.mfa.okta_verify.deny_push",
-        HumanOther,
-        None,
-        "User rejected Okta push verify",
-        PushDenied,
-        1
-    ),
-    kind!(
-        "user.account.update_password",
-        HumanOther,
-        Some("core.user.config.password_update.success"),
-        "User update password for Okta",
-        SelfService,
-        1
-    ),
-    kind!(
-        "policy.lifecycle.update",
-        System,
-        Some("core.policy.update"),
-        "Update policy",
-        System,
-        2
-    ),
-    kind!(
-        "application.lifecycle.update",
-        System,
-        None,
-        "Update application",
-        System,
-        2
-    ),
-    kind!(
-        "system.org.rate_limit.warning",
-        System,
-        None,
-        "Rate limit warning",
-        System,
-        1
-    ),
-];
+fn data_rows(tsv: &'static str) -> impl Iterator<Item = (usize, &'static str)> {
+    tsv.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line))
+        .filter(|(_, line)| !line.starts_with('#') && !line.trim().is_empty())
+        .skip(1) // the header row
+}
+
+fn catalog_types(tsv: &'static str) -> HashSet<&'static str> {
+    data_rows(tsv)
+        .filter_map(|(_, line)| line.split('\t').next())
+        .collect()
+}
+
+fn parse_kinds(tsv: &'static str, catalog: &HashSet<&'static str>) -> Result<Vec<Kind>, String> {
+    let mut kinds: Vec<Kind> = Vec::new();
+    for (line_no, line) in data_rows(tsv) {
+        let bad = |what: String| format!("line {line_no}: {what}");
+        let cols: Vec<&'static str> = line.split('\t').collect();
+        let [event_type, legacy, display, shape, weight] = cols[..] else {
+            return Err(bad(format!(
+                "expected 5 tab-separated columns, found {}",
+                cols.len()
+            )));
+        };
+        let shape = Shape::parse(shape).ok_or_else(|| bad(format!("unknown shape {shape:?}")))?;
+        let weight: u32 = weight
+            .parse()
+            .ok()
+            .filter(|w| *w > 0)
+            .ok_or_else(|| bad(format!("weight {weight:?} is not a positive integer")))?;
+        if kinds.iter().any(|k| k.event_type == event_type) {
+            return Err(bad(format!("{event_type} appears twice")));
+        }
+        let origin = if catalog.contains(event_type) {
+            Origin::Catalog
+        } else if shape == Shape::System {
+            Origin::System
+        } else {
+            Origin::HumanOther
+        };
+        kinds.push(Kind {
+            event_type,
+            origin,
+            legacy: (legacy != "-").then_some(legacy),
+            display,
+            shape,
+            weight,
+        });
+    }
+    if let Some(missing) = catalog
+        .iter()
+        .find(|t| !kinds.iter().any(|k| k.event_type == **t))
+    {
+        return Err(format!(
+            "catalog type {missing} has no row: every published type must be generated"
+        ));
+    }
+    Ok(kinds)
+}
 
 /// Picks event kinds with the configured shares of system and non-catalog events.
 pub(crate) struct KindPicker {
@@ -387,7 +160,7 @@ pub(crate) struct KindPicker {
 impl KindPicker {
     pub(crate) fn new(system_ratio: f64, non_catalog_ratio: f64) -> Self {
         let of = |origin: Origin| -> Vec<(u16, u32)> {
-            KINDS
+            kinds()
                 .iter()
                 .enumerate()
                 .filter(|(_, k)| k.origin == origin)
@@ -469,7 +242,7 @@ struct Scene<'w> {
 
 /// Renders the event of `kind` generated from `seed` as Okta's LogEvent JSON into `buf`.
 pub(crate) fn render(world: &World, kind: u16, seed: u64, published_ms: i64, buf: &mut String) {
-    let kind = &KINDS[kind as usize];
+    let kind = &kinds()[kind as usize];
     let mut rng = SplitMix::new(seed);
     let user = &world.users[rng.below(world.users.len())];
     let admin = &world.users[*rng.pick(&world.admins)];
@@ -999,50 +772,59 @@ mod tests {
     }
 
     #[test]
-    fn catalog_kinds_match_the_event_catalog_file() {
-        let expected: HashSet<&str> = [
-            "user.authentication.sso",
-            "user.authentication.auth_via_mfa",
-            "user.authentication.auth_via_IDP",
-            "user.authentication.auth_via_social",
-            "user.authentication.verify",
-            "user.session.start",
-            "user.session.end",
-            "user.session.clear",
-            "user.authentication.auth_via_radius",
-            "user.mfa.factor.activate",
-            "user.mfa.factor.deactivate",
-            "user.mfa.factor.reset_all",
-            "user.mfa.factor.update",
-            "user.mfa.attempt_bypass",
-            "user.lifecycle.create",
-            "user.lifecycle.activate",
-            "user.lifecycle.deactivate",
-            "user.lifecycle.suspend",
-            "user.lifecycle.unsuspend",
-            "user.lifecycle.delete.initiated",
-            "user.account.lock",
-            "user.account.unlock",
-            "user.account.unlock_token",
-            "group.user_membership.add",
-            "group.user_membership.remove",
-            "user.account.privilege.grant",
-            "user.account.privilege.revoke",
-            "app.user_management.assign_user_to_app",
-            "app.user_management.deactivate_user",
-            "application.provision.user.push",
-            "security.threat.detected",
-            "security.request.blocked",
-        ]
-        .into_iter()
-        .collect();
-        let ours: HashSet<&str> = KINDS
+    fn catalog_kinds_are_exactly_the_event_catalog() {
+        let catalog = catalog_types(EVENT_CATALOG_TSV);
+        assert!(catalog.len() >= 30, "catalog read as {catalog:?}");
+        let ours: HashSet<&str> = kinds()
             .iter()
             .filter(|k| k.origin == Origin::Catalog)
             .map(|k| k.event_type)
             .collect();
-        assert_eq!(ours, expected);
-        assert_eq!(ours.len(), 32);
+        assert_eq!(ours, catalog);
+        assert!(kinds().iter().any(|k| k.origin == Origin::HumanOther));
+        assert!(kinds().iter().any(|k| k.origin == Origin::System));
+    }
+
+    #[test]
+    fn a_kinds_table_missing_a_catalog_type_or_malformed_is_refused() {
+        let header = "event_type\tlegacy_event_type\tdisplay_message\tshape\tweight\n";
+        let catalog: HashSet<&'static str> = ["user.session.start"].into_iter().collect();
+        let leak =
+            |body: &str| -> &'static str { Box::leak(format!("{header}{body}").into_boxed_str()) };
+        let ok = parse_kinds(
+            leak("user.session.start\t-\tUser login to Okta\tsession_start\t1\n"),
+            &catalog,
+        )
+        .unwrap();
+        assert_eq!(ok[0].origin, Origin::Catalog);
+        assert_eq!(ok[0].legacy, None);
+        let missing = parse_kinds(
+            leak("policy.lifecycle.update\t-\tUpdate policy\tsystem\t1\n"),
+            &catalog,
+        )
+        .unwrap_err();
+        assert!(
+            missing.contains("user.session.start has no row"),
+            "{missing}"
+        );
+        for (body, problem) in [
+            ("user.session.start\t-\tx\tsideways\t1\n", "unknown shape"),
+            (
+                "user.session.start\t-\tx\tmfa\t0\n",
+                "not a positive integer",
+            ),
+            ("user.session.start\t-\tx\tmfa\n", "expected 5"),
+            (
+                "user.session.start\t-\tx\tmfa\t1\nuser.session.start\t-\tx\tmfa\t1\n",
+                "appears twice",
+            ),
+        ] {
+            let err = parse_kinds(leak(body), &catalog).unwrap_err();
+            assert!(
+                err.contains(problem) && err.starts_with("line "),
+                "{body:?}: {err}"
+            );
+        }
     }
 
     #[test]

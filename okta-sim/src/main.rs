@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
-use okta_ingest::sim::{SimConfig, Simulator};
+use okta_sim::{SimConfig, Simulator};
 
 /// Serves a simulated Okta System Log on 127.0.0.1 until SIGTERM/SIGINT.
 #[derive(Parser)]
