@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::okta::model::{self, LogEvent, Text};
+use crate::sink::limits::{MAX_PARTITION_KEY_BYTES, MAX_RECORD_DATA_BYTES};
 use catalog::{Catalog, CatalogEntry, Classification, SubjectRule};
 use event::{OutcomeResult, Severity, SubjectSource, TotalEvent, SCHEMA_VERSION};
 
@@ -26,10 +27,6 @@ pub enum CatalogPolicy {
     /// Everything attributable to a person; types outside the catalog are classified `Other`.
     All,
 }
-
-/// Longest line (with `\n`) that still fits a Kinesis record (1 MiB) next to a partition key of
-/// at most 256 bytes; only the optional raw copy is ever left out to stay under it.
-const MAX_LINE_WITH_RAW: usize = 1024 * 1024 - 256;
 
 #[derive(Debug, Clone)]
 pub struct NormalizerConfig {
@@ -133,7 +130,7 @@ impl Normalizer {
         // rather than panic should that ever change.
         let start = out.len();
         let mut written = serde_json::to_writer(&mut *out, &event);
-        if written.is_ok() && event.raw.is_some() && out.len() - start + 1 > MAX_LINE_WITH_RAW {
+        if written.is_ok() && event.raw.is_some() && out.len() - start + 1 > MAX_RECORD_DATA_BYTES {
             // The embedded copy would push the record past the stream's record limit and stall
             // the connector on this page; the normalized fields are kept, the copy is not.
             tracing::warn!(event_id = %keys.0, "raw event left out: the record would exceed 1 MiB");
@@ -235,9 +232,6 @@ struct BuildInput<'a> {
     ingested_at: String,
     raw: Option<Cow<'a, RawValue>>,
 }
-
-/// Kinesis refuses partition keys longer than 256 characters (and so than 256 bytes).
-pub const MAX_PARTITION_KEY_BYTES: usize = 256;
 
 /// Okta's `id` for a User it could not resolve, e.g. a sign-in with a username that does not exist.
 const UNRESOLVED_USER_ID: &str = "unknown";
@@ -725,7 +719,7 @@ mod tests {
         config.include_raw = true;
         let record = Normalizer::new(config).normalize(&huge, INGESTED).unwrap();
         assert!(
-            record.json.len() < MAX_LINE_WITH_RAW,
+            record.json.len() < MAX_RECORD_DATA_BYTES,
             "{}",
             record.json.len()
         );

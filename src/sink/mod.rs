@@ -2,6 +2,7 @@
 
 pub mod file;
 pub mod kinesis;
+pub mod limits;
 pub mod memory;
 
 use async_trait::async_trait;
