@@ -139,10 +139,11 @@ async fn kinesis_receives_every_published_record() {
         aws_sdk_kinesis::Client::new(&config),
         "identity-events".into(),
     );
+    // 401 people with three records each: a call holds one record per person.
     let records: Vec<Record> = (0..1203)
         .map(|n| Record {
             event_id: format!("uuid-{n:04}"),
-            partition_key: format!("00u{}", n % 11),
+            partition_key: format!("00u{}", n % 401),
             data: format!("{{\"uuid\":\"uuid-{n:04}\",\"n\":{n}}}\n").into_bytes(),
         })
         .collect();
@@ -231,10 +232,11 @@ async fn kinesis_partial_failures_resend_only_the_rejected_records() {
     api.reject_entries(30, "ProvisionedThroughputExceededException");
     let sink = KinesisSink::with_api(api, "identity-events".into())
         .with_backoff(ExponentialBuilder::new().with_min_delay(Duration::from_millis(5)));
+    // One person per record, so the 120 records fit one call.
     let records: Vec<Record> = (0..120)
         .map(|n| Record {
             event_id: format!("uuid-{n:03}"),
-            partition_key: format!("00u{}", n % 3),
+            partition_key: format!("00u{n}"),
             data: format!("{{\"uuid\":\"uuid-{n:03}\"}}\n").into_bytes(),
         })
         .collect();
@@ -256,4 +258,42 @@ async fn kinesis_partial_failures_resend_only_the_rejected_records() {
     stored.sort();
     let expected: Vec<Vec<u8>> = records.into_iter().map(|r| r.data).collect();
     assert_eq!(stored, expected, "every record exactly once");
+}
+
+#[tokio::test]
+async fn a_rejected_record_still_reaches_its_shard_before_the_same_persons_next_one() {
+    let server = MotoServer::start();
+    let config = server.sdk_config().await;
+    moto::create_stream(&config, "identity-events", 1).await;
+    let api = FaultyPutRecords::new(aws_sdk_kinesis::Client::new(&config));
+    api.reject_event("a1", "ProvisionedThroughputExceededException");
+    let sink = KinesisSink::with_api(api, "identity-events".into())
+        .with_backoff(ExponentialBuilder::new().with_min_delay(Duration::from_millis(5)));
+    let records: Vec<Record> = [
+        ("a1", "00uA"),
+        ("b1", "00uB"),
+        ("a2", "00uA"),
+        ("b2", "00uB"),
+    ]
+    .into_iter()
+    .map(|(id, key)| Record {
+        event_id: id.into(),
+        partition_key: key.into(),
+        data: format!("{id}\n").into_bytes(),
+    })
+    .collect();
+    let stats = sink
+        .publish(&records, Instant::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(stats.retried_records, 1, "a1 was sent twice");
+
+    let stream = moto::read_all_records(&config, "identity-events").await;
+    let person_a: Vec<&[u8]> = stream
+        .iter()
+        .filter(|r| r.partition_key == "00uA")
+        .map(|r| r.data.as_slice())
+        .collect();
+    assert_eq!(person_a, [&b"a1\n"[..], b"a2\n"], "in the shard's order");
+    assert_eq!(stream.len(), 4, "each record once");
 }

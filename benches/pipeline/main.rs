@@ -10,6 +10,7 @@ mod backlog;
 mod lambda;
 mod latency;
 mod normalizer;
+mod ordering;
 mod procfs;
 mod ratelimited;
 mod report;
@@ -29,6 +30,8 @@ const NORMALIZER_TARGET: f64 = 150_000.0;
 const DRAIN_TARGET: f64 = 50_000.0;
 const RATE_SHARE_TARGET: f64 = 0.95;
 const DRAIN_MEMORY_TARGET_MIB: f64 = 64.0;
+/// Publishing a page must not take longer than the default rate share leaves between pages.
+const ORDERED_PAGE_TARGET: Duration = Duration::from_secs(2);
 const LAMBDA_MS_TARGET: f64 = 100.0;
 const LATENCY_P99_TARGET: Duration = Duration::from_secs(75);
 /// The Lambda's default memory size (infra template) and the arm64 price per GB-second.
@@ -61,6 +64,9 @@ fn main() {
     let corpus = rt.block_on(normalizer::corpus());
     measure_normalizer(&mut report, &normalizer::measure(&corpus));
     drop(corpus);
+
+    eprintln!("per-person order in the Kinesis sink");
+    measure_ordering(&mut report, &rt.block_on(ordering::run()));
 
     eprintln!("backlog drains (child processes)");
     let mut runs = Vec::new();
@@ -161,6 +167,23 @@ fn measure_normalizer(report: &mut Report, run: &normalizer::NormalizerRun) {
         ),
         "≥ 150,000 events/s",
         rate >= NORMALIZER_TARGET,
+    ));
+}
+
+fn measure_ordering(report: &mut Report, run: &ordering::OrderingRun) {
+    let per_page = run.calls as f64 / run.pages.max(1) as f64;
+    let worst = ordering::CALL_LATENCY * run.max_calls_per_page;
+    report.add(Figure::checked(
+        "PutRecords calls per 1,000-event page, one record per person per call",
+        format!(
+            "{per_page:.1} (max {}; {:.1} without the order rule); at {} ms a call: max {} ms a page",
+            run.max_calls_per_page,
+            run.calls_unordered as f64 / run.pages.max(1) as f64,
+            ordering::CALL_LATENCY.as_millis(),
+            worst.as_millis()
+        ),
+        "max < 2 s a page (one page per 2.1 s at the default rate share)",
+        worst < ORDERED_PAGE_TARGET,
     ));
 }
 

@@ -1,6 +1,7 @@
 //! In-memory event sink for tests: keeps every acknowledged record, and injects the sink
 //! failures the drain must survive (a publish dying part way, partial rejections, outages).
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -41,7 +42,8 @@ impl MemorySink {
     }
 
     /// The next `n` records are rejected once and then accepted on a retry, so they arrive after
-    /// the later records of the same publish that were accepted at once (as with Kinesis).
+    /// the later records of other people that were accepted at once, but before the same
+    /// person's later records (as with the Kinesis sink).
     pub fn reject_once(&self, n: usize) {
         self.lock().reject_once += n;
     }
@@ -78,16 +80,16 @@ impl EventSink for MemorySink {
         }
         let rejected = state.reject_once.min(records.len());
         state.reject_once -= rejected;
-        let (retried, first_try) = records.split_at(rejected);
+        let order = retry_order(records, rejected);
         let mut stats = PublishStats {
             calls: 1,
             retried_records: 0,
         };
-        if !retried.is_empty() {
+        if rejected > 0 {
             stats.calls += 1;
-            stats.retried_records = u32::try_from(retried.len()).unwrap_or(u32::MAX);
+            stats.retried_records = u32::try_from(rejected).unwrap_or(u32::MAX);
         }
-        for (delivered, record) in first_try.iter().chain(retried).enumerate() {
+        for (delivered, record) in order.into_iter().enumerate() {
             if let Some(budget) = state.fail_after {
                 if budget == 0 {
                     state.fail_after = None;
@@ -104,16 +106,28 @@ impl EventSink for MemorySink {
     }
 }
 
+/// The order in which records arrive when the first `rejected` are refused once: first the
+/// records of people without a refused record, then the refused ones, then the rest.
+fn retry_order(records: &[Record], rejected: usize) -> Vec<&Record> {
+    let (retried, first_try) = records.split_at(rejected);
+    let waiting: HashSet<&str> = retried.iter().map(|r| r.partition_key.as_str()).collect();
+    let (held, accepted): (Vec<&Record>, Vec<&Record>) = first_try
+        .iter()
+        .partition(|r| waiting.contains(r.partition_key.as_str()));
+    accepted.into_iter().chain(retried).chain(held).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Records of one person each, keyed by the id's first letter.
     fn records(ids: &[&str]) -> Vec<Record> {
         ids.iter()
             .map(|id| Record {
                 event_id: (*id).into(),
-                partition_key: "00u1".into(),
+                partition_key: format!("00u{}", &id[..1]),
                 data: format!("{{\"id\":\"{id}\"}}\n").into_bytes(),
             })
             .collect()
@@ -159,6 +173,16 @@ mod tests {
             ["a", "b", "c", "d", "e"],
             "the fault is one-shot"
         );
+    }
+
+    #[tokio::test]
+    async fn a_rejected_record_arrives_before_the_same_persons_next_one() {
+        let sink = MemorySink::new();
+        sink.reject_once(1);
+        sink.publish(&records(&["a1", "b1", "a2", "c1"]), soon())
+            .await
+            .unwrap();
+        assert_eq!(ids(&sink), ["b1", "c1", "a1", "a2"]);
     }
 
     #[tokio::test]

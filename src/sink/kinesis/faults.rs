@@ -12,6 +12,8 @@ use crate::sink::Record;
 struct Budget {
     /// Entries still to reject, with the code to reject them with.
     rejections: Vec<&'static str>,
+    /// Events rejected the next time they are sent, with the code.
+    rejected_events: Vec<(String, &'static str)>,
     throttled_calls: u32,
 }
 
@@ -35,6 +37,13 @@ impl<A: PutRecordsApi> FaultyPutRecords<A> {
     pub fn reject_entries(&self, n: usize, code: &'static str) {
         let mut budget = self.lock();
         budget.rejections.extend(std::iter::repeat_n(code, n));
+    }
+
+    /// The next time the record of `event_id` is sent, it is rejected with `code`.
+    pub fn reject_event(&self, event_id: &str, code: &'static str) {
+        self.lock()
+            .rejected_events
+            .push((event_id.to_owned(), code));
     }
 
     /// The next `n` calls fail whole with throttling, sending nothing.
@@ -66,7 +75,14 @@ impl<A: PutRecordsApi> PutRecordsApi for FaultyPutRecords<A> {
             records
                 .iter()
                 .enumerate()
-                .map(|(i, _)| {
+                .map(|(i, record)| {
+                    let named = budget
+                        .rejected_events
+                        .iter()
+                        .position(|(id, _)| *id == record.event_id);
+                    if let Some(at) = named {
+                        return Some(budget.rejected_events.remove(at).1);
+                    }
                     let eligible = i % 2 == 1 || records.len() == 1;
                     eligible.then(|| budget.rejections.pop()).flatten()
                 })

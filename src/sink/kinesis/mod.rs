@@ -1,11 +1,10 @@
 //! Publishes records to a Kinesis data stream with PutRecords.
 //!
-//! Records are packed into calls within the Kinesis limits ([`plan`]), and calls are made one
-//! after the other: a call's records are all acknowledged ([`retry`]) before the next call
-//! starts. The SDK client sits behind the narrow [`PutRecordsApi`] port ([`adapter`]).
-//! Kinesis itself only orders records per shard as they arrive, so a rejected record sent
-//! again lands after records of the same partition key that were accepted in the same call;
-//! consumers deduplicate and order by the event id and `published`, never by arrival.
+//! Records are packed into calls within the Kinesis limits, never two of one partition key in
+//! a call ([`plan`]), and calls are made one after the other: a call's records are all
+//! acknowledged ([`retry`]) before the next call starts. So a person's records reach their
+//! shard in the order they were published, also when Kinesis rejects some of them and they
+//! are sent again. The SDK client sits behind the narrow [`PutRecordsApi`] port ([`adapter`]).
 
 mod adapter;
 #[cfg(any(test, feature = "simulator"))]

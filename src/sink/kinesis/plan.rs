@@ -1,4 +1,13 @@
-//! Packs records into PutRecords calls within the Kinesis limits.
+//! Packs records into PutRecords calls within the Kinesis limits, such that a person's events
+//! keep their order in the stream.
+//!
+//! Kinesis may reject one entry of a call and accept the next, so two records of one partition
+//! key in the same call could land in either order. A call therefore never holds two records
+//! of one key: the n-th record of every key goes into the n-th wave, each wave is split into
+//! calls within the limits, and the sink finishes one call (retries included) before it sends
+//! the next. A key's record is so never sent before its earlier records are acknowledged.
+
+use std::collections::HashMap;
 
 use crate::sink::limits::{
     record_bytes, MAX_BYTES_PER_CALL, MAX_PARTITION_KEY_CHARS, MAX_RECORDS_PER_CALL,
@@ -6,28 +15,46 @@ use crate::sink::limits::{
 };
 use crate::sink::{Record, SinkError};
 
-/// Splits records into calls within the Kinesis limits, keeping their order. Checks every
+/// Splits records into calls in wave order (within a wave, in the records' order), each
+/// within the Kinesis limits and with at most one record per partition key. Checks every
 /// record first, so an invalid record fails the publish before anything is sent.
 pub fn plan_calls(records: &[Record]) -> Result<Vec<Vec<&Record>>, SinkError> {
     for record in records {
         check(record)?;
     }
     let mut calls: Vec<Vec<&Record>> = Vec::new();
-    let mut current: Vec<&Record> = Vec::new();
-    let mut current_bytes = 0;
-    for record in records {
-        let size = size(record);
-        if current.len() == MAX_RECORDS_PER_CALL || current_bytes + size > MAX_BYTES_PER_CALL {
-            calls.push(std::mem::take(&mut current));
-            current_bytes = 0;
+    for wave in waves(records) {
+        let mut current: Vec<&Record> = Vec::new();
+        let mut current_bytes = 0;
+        for record in wave {
+            let size = size(record);
+            if current.len() == MAX_RECORDS_PER_CALL || current_bytes + size > MAX_BYTES_PER_CALL {
+                calls.push(std::mem::take(&mut current));
+                current_bytes = 0;
+            }
+            current.push(record);
+            current_bytes += size;
         }
-        current.push(record);
-        current_bytes += size;
-    }
-    if !current.is_empty() {
-        calls.push(current);
+        if !current.is_empty() {
+            calls.push(current);
+        }
     }
     Ok(calls)
+}
+
+/// The records grouped by how many earlier records share their partition key.
+fn waves(records: &[Record]) -> Vec<Vec<&Record>> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut waves: Vec<Vec<&Record>> = Vec::new();
+    for record in records {
+        let earlier = seen.entry(record.partition_key.as_str()).or_default();
+        if *earlier == waves.len() {
+            waves.push(Vec::new());
+        }
+        waves[*earlier].push(record);
+        *earlier += 1;
+    }
+    waves
 }
 
 fn size(record: &Record) -> usize {
@@ -59,6 +86,52 @@ fn check(record: &Record) -> Result<(), SinkError> {
 mod tests {
     use super::*;
     use crate::sink::kinesis::fake::record;
+
+    fn keyed(id: &str, key: &str) -> Record {
+        Record {
+            event_id: id.into(),
+            partition_key: key.into(),
+            data: b"{}\n".to_vec(),
+        }
+    }
+
+    fn ids(calls: &[Vec<&Record>]) -> Vec<Vec<String>> {
+        calls
+            .iter()
+            .map(|call| call.iter().map(|r| r.event_id.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_call_never_holds_two_records_of_one_person() {
+        let records = [
+            keyed("a1", "A"),
+            keyed("a2", "A"),
+            keyed("b1", "B"),
+            keyed("a3", "A"),
+            keyed("c1", "C"),
+            keyed("b2", "B"),
+        ];
+        let calls = plan_calls(&records).unwrap();
+        assert_eq!(
+            ids(&calls),
+            [vec!["a1", "b1", "c1"], vec!["a2", "b2"], vec!["a3"]]
+        );
+    }
+
+    #[test]
+    fn distinct_keys_share_one_call() {
+        let records: Vec<Record> = (0..20).map(|n| record(n, 10)).collect();
+        assert_eq!(plan_calls(&records).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_wave_over_500_records_is_split_before_the_next_wave() {
+        let mut records: Vec<Record> = (0..600).map(|n| record(n, 10)).collect();
+        records.push(keyed("again", &records[0].partition_key.clone()));
+        let sizes: Vec<usize> = plan_calls(&records).unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [500, 100, 1]);
+    }
 
     #[test]
     fn a_record_of_exactly_the_limit_is_accepted() {
