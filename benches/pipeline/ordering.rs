@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
-use okta_ingest::sim::Simulator;
 use okta_ingest::sink::kinesis::{CallFailure, EntryRejection, KinesisSink, PutRecordsApi};
 use okta_ingest::sink::limits::MAX_RECORDS_PER_CALL;
 use okta_ingest::sink::{EventSink, Record};
+use okta_sim::Simulator;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
