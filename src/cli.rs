@@ -3,19 +3,22 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::time::Instant;
 
-use crate::connector::{Connector, Summary};
+use crate::actions::{Connector, Outcome, Summary};
 use crate::cursor::file::FileCursorStore;
-use crate::drain::RecordFormat;
+use crate::drain::{Formatted, Normalized, RecordFormat};
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
+use crate::normalize::{Exclusion, Normalizer};
 use crate::okta::MAX_PAGE_LIMIT;
 use crate::secrets::file::FileSecretSource;
 use crate::settings::RunSettings;
 use crate::sink::file::FileSink;
+use crate::sink::Record;
 
 #[derive(Parser)]
 #[command(
@@ -147,20 +150,20 @@ async fn execute(command: Command) -> Result<Summary, String> {
     settings.drain.page_limit = common.limit;
     settings.drain.lookback = Duration::from_secs(common.lookback_minutes * 60);
     let secrets = FileSecretSource::new(common.config.clone());
-    let (store, sink, format) = match output {
+    let (store, sink, format): (_, _, Arc<dyn RecordFormat>) = match output {
         Some(output) => (
             FileCursorStore::new(output.state.clone()),
             open_sink(&output.output).await.map_err(|e| e.to_string())?,
             match output.format {
-                Format::Normalized => RecordFormat::Normalized,
-                Format::Raw => RecordFormat::Raw,
+                Format::Normalized => Arc::new(Normalized),
+                Format::Raw => Arc::new(Raw),
             },
         ),
         // test-connection touches no cursor and writes no events.
         None => (
             FileCursorStore::new(std::env::temp_dir().join("okta-ingest-test-connection.json")),
             FileSink::stdout(),
-            RecordFormat::Normalized,
+            Arc::new(Normalized),
         ),
     };
     let connector = Connector::new(secrets, store, sink, settings).with_format(format);
@@ -169,13 +172,48 @@ async fn execute(command: Command) -> Result<Summary, String> {
         connector_id: id,
         action,
     };
-    connector
-        .handle(&invocation, deadline)
-        .await
-        .map_err(|summary| {
-            print_summary(&summary);
-            summary.message.unwrap_or_else(|| "run failed".into())
+    let summary = connector.handle(&invocation, deadline).await;
+    if summary.outcome == Outcome::Failed {
+        print_summary(&summary);
+        return Err(summary.message.unwrap_or_else(|| "run failed".into()));
+    }
+    Ok(summary)
+}
+
+/// Okta's raw events, every one with an id, keyed by the normalizer's partition key (the
+/// event's own id for events the normalizer would exclude, which are written all the same).
+struct Raw;
+
+impl RecordFormat for Raw {
+    fn format(
+        &self,
+        normalizer: &Normalizer,
+        raw: &str,
+        ingested_at: time::OffsetDateTime,
+    ) -> Result<Formatted, Exclusion> {
+        let (event_id, partition_key, published) = match normalizer.normalize(raw, ingested_at) {
+            Ok(normalized) => (
+                normalized.event_id,
+                normalized.partition_key,
+                Some(normalized.published),
+            ),
+            Err(exclusion) => match exclusion.event_id.clone() {
+                Some(id) => (id.clone(), id, None),
+                None => return Err(exclusion),
+            },
+        };
+        let mut data = Vec::with_capacity(raw.len() + 1);
+        data.extend_from_slice(raw.as_bytes());
+        data.push(b'\n');
+        Ok(Formatted {
+            record: Record {
+                event_id,
+                partition_key,
+                data,
+            },
+            published,
         })
+    }
 }
 
 async fn open_sink(output: &str) -> Result<FileSink, crate::sink::SinkError> {

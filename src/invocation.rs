@@ -1,7 +1,7 @@
 //! What an invocation asks for: parsed from the Lambda payload (EventBridge Scheduler input,
 //! the "Scheduled Event" envelope, or an operator's action), strictly and before anything runs.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -32,16 +32,6 @@ impl ConnectorId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The cursor item of the live poll.
-    pub fn live_key(&self) -> String {
-        self.0.clone()
-    }
-
-    /// The cursor item of the historical backfill, separate from the live one.
-    pub fn backfill_key(&self) -> String {
-        format!("{}#backfill", self.0)
-    }
 }
 
 impl std::fmt::Display for ConnectorId {
@@ -62,14 +52,37 @@ pub enum Action {
     Resume,
 }
 
-impl Action {
-    pub fn name(&self) -> &'static str {
+/// An action without its arguments, as summaries and metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    Poll,
+    TestConnection,
+    Backfill,
+    Disable,
+    Resume,
+}
+
+impl ActionName {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Action::Poll => "poll",
-            Action::TestConnection => "test_connection",
-            Action::Backfill(_) => "backfill",
-            Action::Disable { .. } => "disable",
-            Action::Resume => "resume",
+            ActionName::Poll => "poll",
+            ActionName::TestConnection => "test_connection",
+            ActionName::Backfill => "backfill",
+            ActionName::Disable => "disable",
+            ActionName::Resume => "resume",
+        }
+    }
+}
+
+impl Action {
+    pub fn name(&self) -> ActionName {
+        match self {
+            Action::Poll => ActionName::Poll,
+            Action::TestConnection => ActionName::TestConnection,
+            Action::Backfill(_) => ActionName::Backfill,
+            Action::Disable { .. } => ActionName::Disable,
+            Action::Resume => ActionName::Resume,
         }
     }
 }

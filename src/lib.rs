@@ -1,8 +1,24 @@
 //! okta-ingest: moves Okta System Log events into Kinesis without losing or silently duplicating any.
 //!
-//! Each outside system sits behind one small trait with a real implementation and an in-memory twin:
-//! [`okta::LogSource`], [`cursor::CursorStore`], [`secrets::SecretSource`] and [`sink::EventSink`].
-//! [`drain`] holds the logic and is generic over all four.
+//! # Layout
+//!
+//! Imports point one way: entry points → actions → drain → ports.
+//!
+//! - Entry points: [`lambda`] (the Lambda handler, its EMF metrics and error diagnostics) and
+//!   [`cli`] (the local command); `main.rs` picks one. [`settings`]
+//!   reads the environment, [`invocation`] parses what an invocation asks for, [`telemetry`]
+//!   sets up logging.
+//! - Actions: [`actions`] — [`actions::Connector::handle`] dispatches to one file per action
+//!   (`poll`, `backfill`, `test_connection`, `disable`, `resume`), with lease claim/release
+//!   (`lease.rs`), the per-connector Okta source cache (`sources.rs`) and the summary types.
+//! - Core: [`drain`] — the loop that fetches, formats, publishes and checkpoints pages; and
+//!   [`normalize`] — raw Okta events into TOTAL v1 events.
+//! - Ports, each a small trait with a real implementation and an in-memory twin:
+//!   [`okta::LogSource`] (HTTP client; `okta::memory`, built per connector by an
+//!   [`okta::SourceFactory`]), [`cursor::CursorStore`] (DynamoDB, file; memory),
+//!   [`secrets::SecretSource`] (Secrets Manager, file; memory) and [`sink::EventSink`] (Kinesis,
+//!   NDJSON file; memory). [`config`] parses a connector's secret document.
+//! - The local Okta simulator is the workspace crate `okta-sim/`, a dev-dependency only.
 
 pub mod config;
 pub mod cursor;
@@ -11,8 +27,8 @@ pub mod okta;
 pub mod secrets;
 pub mod sink;
 
+pub mod actions;
 pub mod cli;
-pub mod connector;
 pub mod drain;
 pub mod invocation;
 pub mod lambda;

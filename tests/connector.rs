@@ -7,6 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use okta_ingest::actions::Outcome;
 use okta_ingest::cursor::memory::CursorOp;
 use okta_ingest::drain::StopReason;
 use okta_ingest::invocation::{Action, BackfillRequest};
@@ -14,7 +15,7 @@ use okta_sim::Fault;
 use support::rig::{sim_config, Rig, CONNECTOR};
 use support::schema::assert_valid_total_event;
 
-fn stop_reason(summary: &okta_ingest::connector::Summary) -> Option<StopReason> {
+fn stop_reason(summary: &okta_ingest::actions::Summary) -> Option<StopReason> {
     summary.drain.as_ref().and_then(|d| d.stop_reason)
 }
 
@@ -113,7 +114,7 @@ async fn failure_before_any_progress_counts_and_five_pause_the_connector() {
     assert!(item.cursor.is_none(), "cursor untouched");
     let before = rig.sim.requests().len();
     let paused = rig.poll().await.unwrap();
-    assert_eq!(paused.outcome, "paused");
+    assert_eq!(paused.outcome, Outcome::Paused);
     assert_eq!(
         rig.sim.requests().len(),
         before,
@@ -176,7 +177,7 @@ async fn overlapping_invocations_never_both_drain() {
     let (a, b) = tokio::join!(rig.poll(), rig.poll());
     let outcomes = [a.unwrap().outcome, b.unwrap().outcome];
     assert!(
-        outcomes.contains(&"ok") && outcomes.contains(&"lease_held"),
+        outcomes.contains(&Outcome::Ok) && outcomes.contains(&Outcome::LeaseHeld),
         "{outcomes:?}"
     );
     assert_eq!(rig.assert_nothing_missing(), 0);
@@ -260,7 +261,7 @@ async fn cursor_store_throttling_fails_the_run_without_losing_events() {
     let rig = Rig::start(sim_config(2500, 12)).await;
     rig.store.fail_next(CursorOp::Checkpoint, 1);
     let failed = rig.poll().await.expect_err("checkpoint throttled");
-    assert_eq!(failed.outcome, "failed");
+    assert_eq!(failed.outcome, Outcome::Failed);
     rig.poll_until_caught_up(3).await;
     let duplicates = rig.assert_nothing_missing();
     assert!(duplicates <= 1000, "{duplicates}");
@@ -325,7 +326,7 @@ async fn disable_pauses_and_resume_continues_from_the_stored_cursor() {
         .unwrap();
     assert!(disabled.state.as_ref().unwrap().paused);
     rig.sim.append_events(250);
-    assert_eq!(rig.poll().await.unwrap().outcome, "paused");
+    assert_eq!(rig.poll().await.unwrap().outcome, Outcome::Paused);
     rig.invoke(Action::Resume, Duration::from_secs(5))
         .await
         .unwrap();
@@ -536,7 +537,7 @@ impl okta_ingest::sink::EventSink for PanicOnceSink {
 #[tokio::test]
 async fn a_crash_between_publish_and_checkpoint_loses_nothing() {
     let rig = Rig::start(sim_config(2500, 22)).await;
-    let connector = Arc::new(okta_ingest::connector::Connector::new(
+    let connector = Arc::new(okta_ingest::actions::Connector::new(
         rig.secrets.clone(),
         rig.store.clone(),
         PanicOnceSink {
@@ -552,7 +553,7 @@ async fn a_crash_between_publish_and_checkpoint_loses_nothing() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let crashed = {
         let (connector, invocation) = (connector.clone(), invocation.clone());
-        tokio::spawn(async move { connector.handle(&invocation, deadline).await.is_ok() }).await
+        tokio::spawn(async move { connector.handle(&invocation, deadline).await.outcome }).await
     };
     assert!(crashed.unwrap_err().is_panic());
     let item = rig.store.snapshot(CONNECTOR).unwrap();
@@ -563,14 +564,15 @@ async fn a_crash_between_publish_and_checkpoint_loses_nothing() {
     );
 
     // Until it expires, the next invocation stands back; afterwards it takes over.
-    let held = connector.handle(&invocation, deadline).await.unwrap();
-    assert_eq!(held.outcome, "lease_held");
+    let held = connector.handle(&invocation, deadline).await;
+    assert_eq!(held.outcome, Outcome::LeaseHeld);
     let expired = okta_ingest::cursor::CursorItem {
         lease_expires_at: Some(time::OffsetDateTime::now_utc() - time::Duration::seconds(1)),
         ..item
     };
     rig.store.seed(expired);
-    let resumed = connector.handle(&invocation, deadline).await.unwrap();
+    let resumed = connector.handle(&invocation, deadline).await;
+    assert_eq!(resumed.outcome, Outcome::Ok);
     assert!(resumed.drain.as_ref().unwrap().caught_up);
     let duplicates = rig.assert_nothing_missing();
     assert!(

@@ -6,14 +6,13 @@ mod support;
 
 use std::time::Duration;
 
+use okta_ingest::actions::Outcome;
 use okta_ingest::cursor::memory::CursorOp;
 use okta_ingest::invocation::Action;
-use okta_ingest::telemetry::metrics_document;
+use okta_ingest::lambda::metrics::metrics_document;
 use support::rig::{sim_config, Rig};
 
-fn replayed(
-    result: &Result<okta_ingest::connector::Summary, okta_ingest::connector::Summary>,
-) -> u64 {
+fn replayed(result: &Result<okta_ingest::actions::Summary, okta_ingest::actions::Summary>) -> u64 {
     let summary = match result {
         Ok(summary) | Err(summary) => summary,
     };
@@ -94,7 +93,7 @@ async fn a_paused_connector_emits_paused_one_on_every_poll() {
     );
     for _ in 0..2 {
         let polled = rig.poll().await.unwrap();
-        assert_eq!(polled.outcome, "paused");
+        assert_eq!(polled.outcome, Outcome::Paused);
         let doc = metrics_document(&polled, now);
         assert_eq!(doc["Paused"].as_f64(), Some(1.0), "{doc}");
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use okta_ingest::connector::Summary;
+use okta_ingest::actions::Summary;
 use okta_ingest::invocation::Action;
 use okta_ingest::telemetry;
 use okta_sim::ClientRegistration;
@@ -67,10 +67,13 @@ fn record(outputs: &mut Vec<String>, result: &Result<Summary, Summary>) {
     let summary = match result {
         Ok(summary) | Err(summary) => summary,
     };
-    telemetry::log_summary(summary);
+    okta_ingest::lambda::metrics::log_summary(summary);
     outputs.push(serde_json::to_string(summary).unwrap());
     outputs.push(format!("{result:?}"));
-    outputs.push(telemetry::metrics_document(summary, time::OffsetDateTime::now_utc()).to_string());
+    outputs.push(
+        okta_ingest::lambda::metrics::metrics_document(summary, time::OffsetDateTime::now_utc())
+            .to_string(),
+    );
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use okta_ingest::connector::{Connector, Summary};
+use okta_ingest::actions::{Connector, Summary};
 use okta_ingest::cursor::memory::MemoryCursorStore;
 use okta_ingest::invocation::{Action, ConnectorId, Invocation};
 use okta_ingest::okta::ClientOptions;
@@ -61,7 +61,5 @@ pub async fn poll<K: EventSink>(connector: &BenchConnector<K>, budget: Duration)
         connector_id: ConnectorId::parse(CONNECTOR).expect("a valid connector id"),
         action: Action::Poll,
     };
-    match connector.handle(&invocation, Instant::now() + budget).await {
-        Ok(summary) | Err(summary) => summary,
-    }
+    connector.handle(&invocation, Instant::now() + budget).await
 }

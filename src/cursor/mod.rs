@@ -13,6 +13,16 @@ mod rules;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+/// The item of a connector's live poll.
+pub fn live_key(connector_id: &str) -> String {
+    connector_id.to_string()
+}
+
+/// The item of a connector's historical backfill, separate from the live one.
+pub fn backfill_key(connector_id: &str) -> String {
+    format!("{connector_id}#backfill")
+}
+
 /// The stored state of one cursor item.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CursorItem {

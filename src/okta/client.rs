@@ -15,7 +15,9 @@ use super::exchange::{Failure, Refusal};
 use super::link::check_same_origin;
 use super::ratelimit::{pace, Pace};
 use super::stats::{Counters, RequestStats};
-use super::{Credentials, LogSource, OktaError, OrgUrl, Page, PageRequest, MAX_PAGE_LIMIT};
+use super::{
+    ConnectionReport, Credentials, LogSource, OktaError, OrgUrl, Page, PageRequest, MAX_PAGE_LIMIT,
+};
 
 /// Tuning of one client. `Default` suits production.
 #[derive(Debug, Clone)]
@@ -111,10 +113,6 @@ impl OktaClient {
             options,
             counters,
         })
-    }
-
-    pub fn stats(&self) -> RequestStats {
-        self.counters.snapshot()
     }
 
     /// The URL one page request resolves to.
@@ -303,6 +301,18 @@ impl LogSource for OktaClient {
     ) -> Result<Page, OktaError> {
         let url = self.page_url(request)?;
         self.get_page(&url, deadline).await
+    }
+
+    async fn test_connection(
+        &self,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> Result<ConnectionReport, OktaError> {
+        super::test_connection::test_connection(self, now, deadline).await
+    }
+
+    fn stats(&self) -> RequestStats {
+        self.counters.snapshot()
     }
 }
 

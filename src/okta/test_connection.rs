@@ -36,60 +36,58 @@ struct Published {
     published: Option<String>,
 }
 
-impl OktaClient {
-    /// Obtains a token through the first request, then counts the last 24 hours of events with bounded queries.
-    pub async fn test_connection(
-        &self,
-        now: OffsetDateTime,
-        deadline: Instant,
-    ) -> Result<ConnectionReport, OktaError> {
-        let started = Instant::now();
-        // The first page request obtains the token (with the usual retries), so a failure
-        // here names the credential problem exactly as the poll would meet it.
-        let mut url = self.page_url(&PageRequest::Start {
-            since: now - time::Duration::hours(24),
-            until: Some(now),
-            limit: MAX_PAGE_LIMIT,
-        })?;
-        let mut requests = 0;
-        let mut events = 0u64;
-        let mut newest: Option<OffsetDateTime> = None;
-        let mut exhausted = true;
-        while requests < REQUEST_BUDGET {
-            let page = self.get_page(&url, deadline).await?;
-            requests += 1;
-            events += page.events.len() as u64;
-            for raw in &page.events {
-                let published = serde_json::from_str::<Published>(raw.get())
-                    .ok()
-                    .and_then(|p| p.published)
-                    .and_then(|p| {
-                        OffsetDateTime::parse(&p, &time::format_description::well_known::Rfc3339)
-                            .ok()
-                    });
-                if published > newest {
-                    newest = published;
-                }
-            }
-            // Bounded (`until`) queries end without a next link; an empty page ends them too.
-            match page.next {
-                Some(next) if !page.events.is_empty() => url = next,
-                _ => {
-                    exhausted = false;
-                    break;
-                }
+/// Obtains a token through the first request, then counts the last 24 hours of events with
+/// bounded queries ([`super::LogSource::test_connection`] of the real client).
+pub(super) async fn test_connection(
+    client: &OktaClient,
+    now: OffsetDateTime,
+    deadline: Instant,
+) -> Result<ConnectionReport, OktaError> {
+    let started = Instant::now();
+    // The first page request obtains the token (with the usual retries), so a failure
+    // here names the credential problem exactly as the poll would meet it.
+    let mut url = client.page_url(&PageRequest::Start {
+        since: now - time::Duration::hours(24),
+        until: Some(now),
+        limit: MAX_PAGE_LIMIT,
+    })?;
+    let mut requests = 0;
+    let mut events = 0u64;
+    let mut newest: Option<OffsetDateTime> = None;
+    let mut exhausted = true;
+    while requests < REQUEST_BUDGET {
+        let page = client.get_page(&url, deadline).await?;
+        requests += 1;
+        events += page.events.len() as u64;
+        for raw in &page.events {
+            let published = serde_json::from_str::<Published>(raw.get())
+                .ok()
+                .and_then(|p| p.published)
+                .and_then(|p| {
+                    OffsetDateTime::parse(&p, &time::format_description::well_known::Rfc3339).ok()
+                });
+            if published > newest {
+                newest = published;
             }
         }
-        Ok(ConnectionReport {
-            org_url: self.org.to_string(),
-            auth_mode: self.auth.mode(),
-            key_id: self.auth.key_id(),
-            dpop: self.auth.uses_dpop(),
-            events_last_24h: events,
-            count_is_lower_bound: exhausted,
-            newest_event_published: newest,
-            requests,
-            latency_ms: started.elapsed().as_millis() as u64,
-        })
+        // Bounded (`until`) queries end without a next link; an empty page ends them too.
+        match page.next {
+            Some(next) if !page.events.is_empty() => url = next,
+            _ => {
+                exhausted = false;
+                break;
+            }
+        }
     }
+    Ok(ConnectionReport {
+        org_url: client.org.to_string(),
+        auth_mode: client.auth.mode(),
+        key_id: client.auth.key_id(),
+        dpop: client.auth.uses_dpop(),
+        events_last_24h: events,
+        count_is_lower_bound: exhausted,
+        newest_event_published: newest,
+        requests,
+        latency_ms: started.elapsed().as_millis() as u64,
+    })
 }

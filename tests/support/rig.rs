@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use okta_ingest::connector::{Connector, Summary};
+use okta_ingest::actions::{Connector, Outcome, Summary};
 use okta_ingest::cursor::memory::MemoryCursorStore;
 use okta_ingest::invocation::{Action, ConnectorId, Invocation};
 use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
@@ -55,6 +55,17 @@ pub fn ssws_secret(sim: &Simulator) -> String {
         .to_string()
 }
 
+/// A summary as `Err` when the invocation failed, so tests can `unwrap` the successful ones.
+// Both variants are the same summary: boxing one would only add noise to the tests.
+#[allow(clippy::result_large_err)]
+pub fn failed_as_err(summary: Summary) -> Result<Summary, Summary> {
+    if summary.outcome == Outcome::Failed {
+        Err(summary)
+    } else {
+        Ok(summary)
+    }
+}
+
 pub struct Rig {
     pub sim: Simulator,
     pub secrets: Arc<MemorySecretSource>,
@@ -89,9 +100,11 @@ impl Rig {
             connector_id: ConnectorId::parse(CONNECTOR).unwrap(),
             action,
         };
-        self.connector
+        let summary = self
+            .connector
             .handle(&invocation, Instant::now() + budget)
-            .await
+            .await;
+        failed_as_err(summary)
     }
 
     pub async fn poll(&self) -> Result<Summary, Summary> {

@@ -1,5 +1,8 @@
 //! The AWS Lambda entry point: settings and clients are built once per container (cold
-//! start) and reused by every warm invocation.
+//! start) and reused by every warm invocation; each invocation's summary is logged and
+//! emitted as metrics, and its failure becomes the Lambda diagnostic.
+
+pub mod metrics;
 
 use std::time::Duration;
 
@@ -8,13 +11,37 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::connector::Connector;
+use crate::actions::{Connector, RunError};
 use crate::cursor::dynamodb::DynamoCursorStore;
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, InvocationError};
 use crate::secrets::secrets_manager::SecretsManagerSource;
 use crate::settings::Settings;
 use crate::sink::kinesis::KinesisSink;
 use crate::telemetry;
+
+/// Why an invocation failed, as the Lambda runtime reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    /// The payload was refused before anything ran.
+    #[error(transparent)]
+    InvalidInvocation(#[from] InvocationError),
+    /// The action ran and failed; its summary was logged and emitted.
+    #[error(transparent)]
+    RunFailed(#[from] RunError),
+}
+
+impl From<LambdaError> for Diagnostic {
+    fn from(err: LambdaError) -> Diagnostic {
+        let error_type = match err {
+            LambdaError::InvalidInvocation(_) => "InvalidInvocation",
+            LambdaError::RunFailed(_) => "ConnectorRunFailed",
+        };
+        Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}
 
 /// A runtime deadline further away than this is not real (Lambda's maximum is 15 minutes).
 const MAX_LAMBDA_RUN: Duration = Duration::from_secs(15 * 60);
@@ -81,7 +108,7 @@ pub async fn handle(
         Invocation::parse(&event.payload, settings.default_connector_id.as_deref()).map_err(
             |err| {
                 tracing::warn!(error = %err, "invocation payload refused");
-                diagnostic("InvalidInvocation", err.to_string())
+                LambdaError::from(err)
             },
         )?
     };
@@ -91,20 +118,12 @@ pub async fn handle(
     );
     let deadline = deadline_from_epoch_ms(event.context.deadline, settings.run.fallback_budget);
     async move {
-        let result = connector.handle(&invocation, deadline).await;
-        let summary = match &result {
-            Ok(summary) | Err(summary) => summary,
-        };
-        telemetry::log_summary(summary);
-        telemetry::emit_metrics(summary);
-        match result {
-            Ok(summary) => Ok(serde_json::to_value(summary).unwrap_or(Value::Null)),
-            Err(summary) => Err(diagnostic(
-                "ConnectorRunFailed",
-                summary
-                    .message
-                    .unwrap_or_else(|| "connector run failed".into()),
-            )),
+        let mut summary = connector.handle(&invocation, deadline).await;
+        metrics::log_summary(&summary);
+        metrics::emit_metrics(&summary);
+        match summary.error.take() {
+            None => Ok(serde_json::to_value(summary).unwrap_or(Value::Null)),
+            Some(err) => Err(LambdaError::from(err).into()),
         }
     }
     .instrument(span)
@@ -120,13 +139,6 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64, fallback: Duration) -> Instant {
         Instant::now() + fallback
     } else {
         Instant::now() + Duration::from_millis(remaining as u64)
-    }
-}
-
-fn diagnostic(error_type: &str, message: String) -> Diagnostic {
-    Diagnostic {
-        error_type: error_type.to_string(),
-        error_message: message,
     }
 }
 

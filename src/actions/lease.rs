@@ -1,0 +1,83 @@
+//! Claiming a cursor item's lease before a drain and releasing it with the run's outcome.
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::{BackfillProgress, Connector, Outcome, RunError, StateView, Summary, LEASE_MARGIN};
+use crate::cursor::{Claim, CursorItem, CursorStore, Lease, RunOutcome};
+use crate::drain::{DrainReport, StopReason};
+use crate::okta::SourceFactory;
+use crate::secrets::SecretSource;
+use crate::sink::EventSink;
+
+impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<S, C, K, F> {
+    /// Claims an item's lease; `None` (with the summary filled in) when it is held or paused.
+    pub(super) async fn claim(
+        &self,
+        key: &str,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<Option<(Lease, CursorItem)>, RunError> {
+        let now = OffsetDateTime::now_utc();
+        let owner = uuid::Uuid::new_v4().to_string();
+        let lease_until = now + deadline.saturating_duration_since(Instant::now()) + LEASE_MARGIN;
+        match self.store.claim(key, &owner, now, lease_until).await? {
+            Claim::Acquired { lease, item } => Ok(Some((lease, item))),
+            Claim::Held { until, .. } => {
+                summary.outcome = Outcome::LeaseHeld;
+                summary.message = Some(format!(
+                    "another invocation holds {key} until {until}; nothing to do"
+                ));
+                Ok(None)
+            }
+            Claim::Paused(pause) => {
+                summary.outcome = Outcome::Paused;
+                summary.message = Some(format!(
+                    "connector is paused by {}: {}",
+                    pause.by.as_str(),
+                    pause.reason
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Releases the lease with the run's outcome; returns the failure to report, if any.
+    pub(super) async fn finish(
+        &self,
+        lease: &Lease,
+        report: &DrainReport,
+        error: Option<RunError>,
+        summary: &mut Summary,
+    ) -> Result<Option<RunError>, RunError> {
+        if report.stop_reason == Some(StopReason::LeaseLost) {
+            // Someone else owns the item now: there is nothing of ours to release.
+            summary.message =
+                Some("lease was taken over mid-drain; stopped without writing".into());
+            return Ok(None);
+        }
+        let (outcome, failure) = match error {
+            None => (RunOutcome::Success, None),
+            // Progress was made and the failure may heal: the stream is not stuck.
+            Some(err) if report.checkpoints > 0 && !err.pauses_connector() => {
+                summary.message = Some(format!("stopped early after progress: {err}"));
+                (RunOutcome::Success, None)
+            }
+            Some(err) => (
+                RunOutcome::Failure {
+                    error: err.to_string(),
+                    pause_now: err.pauses_connector(),
+                },
+                Some(err),
+            ),
+        };
+        let now = OffsetDateTime::now_utc();
+        let item = self
+            .store
+            .release(lease, &outcome, self.settings.pause_after_failures, now)
+            .await?;
+        summary.state = Some(StateView::from(&item));
+        summary.backfill = BackfillProgress::of(&item);
+        Ok(failure)
+    }
+}

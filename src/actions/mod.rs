@@ -1,0 +1,139 @@
+//! The actions of one connector, wired to the outside systems: [`Connector::handle`]
+//! dispatches an invocation to one of them (one file each: poll, backfill, test_connection,
+//! disable, resume). Everything here is generic over the ports, so the Lambda, the local CLI
+//! and the tests share it.
+
+mod backfill;
+mod disable;
+mod lease;
+mod poll;
+mod resume;
+mod sources;
+mod stream;
+mod summary;
+mod test_connection;
+
+pub use summary::{BackfillProgress, Outcome, StateView, Summary};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::ConfigError;
+use crate::cursor::{CursorError, CursorStore};
+use crate::drain::{DrainError, Normalized, RecordFormat};
+use crate::invocation::{Action, Invocation, InvocationError};
+use crate::okta::{OktaError, OktaSources, SourceFactory};
+use crate::secrets::cache::CachedSecretSource;
+use crate::secrets::{SecretSource, SecretsError};
+use crate::settings::RunSettings;
+use crate::sink::EventSink;
+use sources::Sources;
+
+/// A lease outlives the invocation's deadline by this much, so a frozen or killed invocation
+/// blocks the next one only briefly.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Why an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Okta(#[from] OktaError),
+    #[error(transparent)]
+    Drain(#[from] DrainError),
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+    #[error(transparent)]
+    Invocation(#[from] InvocationError),
+}
+
+impl RunError {
+    /// Failures retrying cannot heal (revoked or deactivated credentials, missing scope).
+    pub fn pauses_connector(&self) -> bool {
+        match self {
+            RunError::Drain(err) => err.pauses_connector(),
+            RunError::Okta(err) => err.pauses_connector(),
+            _ => false,
+        }
+    }
+}
+
+/// One connector runtime: shared across warm invocations so secrets, OAuth tokens and the
+/// rate-limit window are cached between them.
+pub struct Connector<S, C, K, F: SourceFactory = OktaSources> {
+    secrets: CachedSecretSource<S>,
+    store: C,
+    sink: K,
+    sources: Sources<F>,
+    settings: RunSettings,
+    format: Arc<dyn RecordFormat>,
+}
+
+impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
+    /// A connector reading Okta over HTTPS.
+    pub fn new(secrets: S, store: C, sink: K, settings: RunSettings) -> Self {
+        Connector::with_sources(secrets, store, sink, OktaSources, settings)
+    }
+}
+
+impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<S, C, K, F> {
+    /// A connector whose Okta sources come from `sources` (the in-memory twin in tests).
+    pub fn with_sources(secrets: S, store: C, sink: K, sources: F, settings: RunSettings) -> Self {
+        Connector {
+            secrets: CachedSecretSource::new(secrets, settings.secret_cache_ttl),
+            store,
+            sink,
+            sources: Sources::new(sources),
+            settings,
+            format: Arc::new(Normalized),
+        }
+    }
+
+    /// Writes records in another format than normalized TOTAL events (the CLI's raw output).
+    pub fn with_format(mut self, format: Arc<dyn RecordFormat>) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Runs one invocation. `deadline` is when the runtime stops this invocation. The summary
+    /// says what happened, failures included (`outcome` `failed`, with the error).
+    pub async fn handle(&self, invocation: &Invocation, deadline: Instant) -> Summary {
+        let started = Instant::now();
+        let id = &invocation.connector_id;
+        let requests_before = self.sources.stats(id.as_str());
+        let mut summary = Summary::new(id, invocation.action.name());
+        let result = match &invocation.action {
+            Action::Poll => self.poll(id, deadline, &mut summary).await,
+            Action::Backfill(request) => {
+                self.backfill(id, Some(*request), deadline, &mut summary)
+                    .await
+            }
+            Action::TestConnection => self.test_connection(id, deadline, &mut summary).await,
+            Action::Disable { reason } => self.disable(id, reason, &mut summary).await,
+            Action::Resume => self.resume(id, &mut summary).await,
+        };
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        summary.count_requests(requests_before, self.sources.stats(id.as_str()));
+        if let Err(err) = result {
+            summary.fail(err);
+        }
+        summary
+    }
+
+    /// The end of the work: the invocation's deadline less the margin kept for the last
+    /// checkpoint and the release.
+    fn work_deadline(&self, deadline: Instant) -> Instant {
+        deadline
+            .checked_sub(self.settings.safety_margin)
+            .unwrap_or_else(Instant::now)
+            .max(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! The actions against in-memory twins of every port: no HTTP, no simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::*;
+use crate::cursor::memory::MemoryCursorStore;
+use crate::cursor::{backfill_key, CursorItem};
+use crate::drain::StopReason;
+use crate::invocation::{BackfillRequest, ConnectorId};
+use crate::okta::memory::{sign_in, MemoryLogSource, MemorySources};
+use crate::okta::RateLimitStatus;
+use crate::secrets::memory::MemorySecretSource;
+use crate::sink::memory::MemorySink;
+
+const ID: &str = "acme";
+
+type TwinConnector =
+    Connector<Arc<MemorySecretSource>, Arc<MemoryCursorStore>, Arc<MemorySink>, MemorySources>;
+
+struct Twins {
+    okta: Arc<MemoryLogSource>,
+    store: Arc<MemoryCursorStore>,
+    sink: Arc<MemorySink>,
+    connector: TwinConnector,
+}
+
+fn twins(events: usize) -> Twins {
+    let okta = Arc::new(MemoryLogSource::new());
+    append(&okta, 0..events);
+    let secrets = Arc::new(MemorySecretSource::new());
+    secrets.set(
+        ID,
+        r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}}"#,
+    );
+    let store = Arc::new(MemoryCursorStore::new());
+    let sink = Arc::new(MemorySink::new());
+    let mut settings = RunSettings {
+        safety_margin: Duration::from_millis(100),
+        ..RunSettings::default()
+    };
+    settings.drain.page_limit = 10;
+    let connector = Connector::with_sources(
+        secrets,
+        store.clone(),
+        sink.clone(),
+        MemorySources(okta.clone()),
+        settings,
+    );
+    Twins {
+        okta,
+        store,
+        sink,
+        connector,
+    }
+}
+
+fn append(okta: &MemoryLogSource, range: std::ops::Range<usize>) {
+    let now = OffsetDateTime::now_utc();
+    okta.append(
+        range.map(|n| sign_in(&format!("e{n}"), "dana", now - time::Duration::seconds(60))),
+    );
+}
+
+impl Twins {
+    async fn run(&self, action: Action) -> Summary {
+        self.run_for(action, Duration::from_secs(5)).await
+    }
+
+    async fn run_for(&self, action: Action, budget: Duration) -> Summary {
+        let invocation = Invocation {
+            connector_id: ConnectorId::parse(ID).unwrap(),
+            action,
+        };
+        self.connector
+            .handle(&invocation, Instant::now() + budget)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_poll_drains_releases_its_lease_and_serializes_typed_fields_as_strings() {
+    let twins = twins(25);
+    let summary = twins.run(Action::Poll).await;
+    assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
+    assert_eq!(summary.drain.as_ref().unwrap().published, 25);
+    assert_eq!(twins.sink.records().len(), 25);
+    let item = twins.store.snapshot(ID).unwrap();
+    assert_eq!(item.lease_owner, None);
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["outcome"], "ok");
+    assert_eq!(json["action"], "poll");
+}
+
+#[tokio::test]
+async fn request_figures_belong_to_each_warm_invocation() {
+    let twins = twins(25);
+    twins.okta.set_rate_limit(RateLimitStatus {
+        limit: 100,
+        remaining: 60,
+        reset: OffsetDateTime::now_utc() + time::Duration::seconds(60),
+    });
+    let first = twins.run(Action::Poll).await;
+    // 3 full pages and the empty one that says "caught up".
+    assert_eq!(first.okta_requests, 4);
+    assert_eq!(first.rate_limit_remaining, Some(60));
+
+    append(&twins.okta, 25..30);
+    twins.okta.fail_next([OktaError::RateLimited]);
+    let second = twins.run(Action::Poll).await;
+    assert_eq!(second.outcome, Outcome::Failed, "no progress: {second:?}");
+    assert_eq!((second.okta_requests, second.okta_throttled), (1, 1));
+
+    twins
+        .run(Action::Disable {
+            reason: "maintenance".into(),
+        })
+        .await;
+    let paused = twins.run(Action::Poll).await;
+    assert_eq!(paused.outcome, Outcome::Paused);
+    assert_eq!((paused.okta_requests, paused.okta_throttled), (0, 0));
+    assert_eq!(
+        paused.rate_limit_remaining, None,
+        "an earlier invocation's headers say nothing about this one"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_connector_makes_no_request_until_resumed() {
+    let twins = twins(5);
+    let disabled = twins
+        .run(Action::Disable {
+            reason: "maintenance".into(),
+        })
+        .await;
+    assert!(disabled.state.unwrap().paused);
+    let paused = twins.run(Action::Poll).await;
+    assert_eq!(paused.outcome, Outcome::Paused);
+    assert!(paused.message.unwrap().contains("maintenance"));
+    assert!(twins.okta.requests().is_empty());
+
+    let resumed = twins.run(Action::Resume).await;
+    assert!(!resumed.state.unwrap().paused);
+    let polled = twins.run(Action::Poll).await;
+    assert_eq!(polled.outcome, Outcome::Ok);
+    assert_eq!(twins.sink.records().len(), 5);
+}
+
+#[tokio::test]
+async fn an_unhealable_refusal_pauses_at_once_after_one_fresh_read_of_the_secret() {
+    let twins = twins(5);
+    let refused = || OktaError::AuthRejected {
+        code: "invalid_client".into(),
+        summary: "deactivated".into(),
+    };
+    twins.okta.fail_next([refused(), refused()]);
+    let summary = twins.run(Action::Poll).await;
+    assert_eq!(summary.outcome, Outcome::Failed);
+    assert!(matches!(
+        summary.error,
+        Some(RunError::Drain(DrainError::Okta(
+            OktaError::AuthRejected { .. }
+        )))
+    ));
+    assert_eq!(
+        twins.okta.requests().len(),
+        2,
+        "retried once with a fresh secret"
+    );
+    let state = summary.state.unwrap();
+    assert!(state.paused);
+    assert_eq!(state.paused_by, Some("connector"));
+}
+
+#[tokio::test]
+async fn a_failure_without_progress_counts_once_and_progress_resets_the_count() {
+    let twins = twins(25);
+    twins.okta.fail_next([OktaError::Transport("reset".into())]);
+    let failed = twins.run(Action::Poll).await;
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert_eq!(failed.state.unwrap().consecutive_failures, 1);
+    assert!(failed.message.unwrap().contains("reset"));
+
+    // Two pages land, then Okta fails: progress counts as success.
+    twins.okta.answer_only(2);
+    let partial = twins
+        .run_for(Action::Poll, Duration::from_millis(400))
+        .await;
+    assert_eq!(partial.outcome, Outcome::Ok, "{partial:?}");
+    assert_eq!(partial.state.unwrap().consecutive_failures, 0);
+    assert!(partial
+        .message
+        .unwrap()
+        .contains("stopped early after progress"));
+}
+
+#[tokio::test]
+async fn a_held_lease_answers_at_once_without_reading_okta() {
+    let twins = twins(5);
+    twins.store.steal_lease(ID, "other");
+    let held = twins.run(Action::Poll).await;
+    assert_eq!(held.outcome, Outcome::LeaseHeld);
+    assert!(twins.okta.requests().is_empty());
+}
+
+#[tokio::test]
+async fn test_connection_reports_the_last_day_and_touches_no_cursor() {
+    let twins = twins(7);
+    let summary = twins.run(Action::TestConnection).await;
+    assert_eq!(summary.outcome, Outcome::Ok);
+    assert_eq!(summary.connection.unwrap().events_last_24h, 7);
+    assert!(twins.store.snapshot(ID).is_none());
+}
+
+#[tokio::test]
+async fn a_backfill_reads_its_window_through_its_own_item() {
+    let twins = twins(12);
+    let now = OffsetDateTime::now_utc();
+    let request = BackfillRequest {
+        start: Some(now - time::Duration::minutes(5)),
+        end: Some(now),
+        days: None,
+    };
+    let summary = twins.run(Action::Backfill(request)).await;
+    assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
+    assert_eq!(
+        summary.drain.unwrap().stop_reason,
+        Some(StopReason::WindowComplete)
+    );
+    assert!(summary.backfill.unwrap().complete);
+    let item: CursorItem = twins.store.snapshot(&backfill_key(ID)).unwrap();
+    assert_eq!(item.delivered_total, 12);
+    assert!(
+        twins.store.snapshot(ID).is_none(),
+        "the live item is untouched"
+    );
+}

@@ -1,0 +1,255 @@
+//! The drain loop against the in-memory twins: no HTTP, no simulator.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::*;
+use crate::cursor::memory::{CursorOp, MemoryCursorStore};
+use crate::cursor::{Claim, CursorError};
+use crate::normalize::{CatalogPolicy, NormalizerConfig};
+use crate::okta::memory::{sign_in, MemoryLogSource};
+use crate::sink::memory::MemorySink;
+
+const KEY: &str = "acme";
+
+struct Twins {
+    source: MemoryLogSource,
+    store: MemoryCursorStore,
+    sink: MemorySink,
+    normalizer: Normalizer,
+    settings: DrainSettings,
+}
+
+impl Twins {
+    /// `events` sign-ins published over the last minutes, pages of `limit`.
+    fn new(events: usize, limit: u32) -> Twins {
+        let now = OffsetDateTime::now_utc();
+        let source = MemoryLogSource::new();
+        source.append((0..events).map(|n| {
+            let published = now - time::Duration::seconds(300) + time::Duration::seconds(n as i64);
+            sign_in(&format!("e{n}"), &format!("u{}", n % 3), published)
+        }));
+        Twins {
+            source,
+            store: MemoryCursorStore::new(),
+            sink: MemorySink::new(),
+            normalizer: Normalizer::new(NormalizerConfig {
+                org: "memory.okta.test".into(),
+                connector_id: KEY.into(),
+                policy: CatalogPolicy::Catalog,
+                include_raw: false,
+            }),
+            settings: DrainSettings {
+                page_limit: limit,
+                lookback: Duration::from_secs(900),
+            },
+        }
+    }
+
+    fn drain(&self) -> Drain<'_, MemoryLogSource, MemoryCursorStore, MemorySink> {
+        Drain {
+            source: &self.source,
+            store: &self.store,
+            sink: &self.sink,
+            normalizer: &self.normalizer,
+            format: &Normalized,
+            settings: &self.settings,
+        }
+    }
+
+    async fn claim(&self) -> (Lease, CursorItem) {
+        let now = OffsetDateTime::now_utc();
+        match self
+            .store
+            .claim(KEY, "me", now, now + time::Duration::minutes(5))
+            .await
+            .unwrap()
+        {
+            Claim::Acquired { lease, item } => (lease, item),
+            other => panic!("not claimed: {other:?}"),
+        }
+    }
+
+    async fn run(&self, kind: StreamKind) -> (DrainReport, Option<DrainError>) {
+        let (mut lease, item) = self.claim().await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        self.drain().run(&mut lease, &item, kind, deadline).await
+    }
+
+    fn published(&self) -> Vec<String> {
+        self.sink
+            .records()
+            .into_iter()
+            .map(|r| r.event_id)
+            .collect()
+    }
+
+    fn cursor(&self) -> Option<String> {
+        self.store.snapshot(KEY).and_then(|item| item.cursor)
+    }
+}
+
+fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|n| format!("e{n}")).collect()
+}
+
+#[tokio::test]
+async fn every_page_is_published_in_order_and_checkpointed_until_caught_up() {
+    let twins = Twins::new(5, 2);
+    let (report, error) = twins.run(StreamKind::Live).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(twins.published(), ids(0..5), "Okta's order, nothing twice");
+    assert_eq!(report.stop_reason, Some(StopReason::CaughtUp));
+    assert!(report.caught_up);
+    assert_eq!((report.fetched, report.published), (5, 5));
+    assert_eq!(report.checkpoints, 3, "one per page that moved the cursor");
+    let item = twins.store.snapshot(KEY).unwrap();
+    assert_eq!(
+        item.cursor.as_deref(),
+        Some(MemoryLogSource::link_after(5, 2).as_str())
+    );
+    assert_eq!(item.delivered_total, 5);
+}
+
+#[tokio::test]
+async fn a_refused_publish_leaves_the_cursor_where_it_was() {
+    let twins = Twins::new(5, 2);
+    twins.sink.fail_after(3);
+    let (report, error) = twins.run(StreamKind::Live).await;
+    assert!(matches!(error, Some(DrainError::Sink(_))), "{error:?}");
+    assert_eq!(report.stop_reason, Some(StopReason::Failed));
+    assert_eq!(report.published, 2, "the first page only");
+    // One record of page two landed; the sink's error does not say how many, so the whole
+    // page is the bound.
+    assert_eq!(report.duplicates_replayed, 2);
+    assert_eq!(
+        twins.cursor().as_deref(),
+        Some(MemoryLogSource::link_after(2, 2).as_str()),
+        "the cursor stays at the last acknowledged page"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_fetch_after_progress_keeps_the_acknowledged_pages() {
+    let twins = Twins::new(5, 2);
+    twins.source.answer_only(2);
+    let (mut lease, item) = twins.claim().await;
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let (report, error) = twins
+        .drain()
+        .run(&mut lease, &item, StreamKind::Live, deadline)
+        .await;
+    assert!(matches!(
+        error,
+        Some(DrainError::Okta(OktaError::DeadlineExceeded))
+    ));
+    assert_eq!(report.checkpoints, 2);
+    assert_eq!(twins.published(), ids(0..4));
+    assert_eq!(
+        twins.cursor().as_deref(),
+        Some(MemoryLogSource::link_after(4, 2).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_published_page_is_checkpointed_while_the_prefetch_still_waits() {
+    let twins = Twins::new(5, 2);
+    // The first page is answered; the prefetch of the second waits (a rate-limit wait, a
+    // stalled connection) until the invocation is killed.
+    twins.source.answer_only(1);
+    let (mut lease, item) = twins.claim().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let drain = twins.drain();
+    let run = drain.run(&mut lease, &item, StreamKind::Live, deadline);
+    let killed = tokio::time::timeout(Duration::from_millis(300), run).await;
+    assert!(killed.is_err(), "the drain was still waiting for page two");
+    assert_eq!(twins.published(), ids(0..2));
+    assert_eq!(
+        twins.cursor().as_deref(),
+        Some(MemoryLogSource::link_after(2, 2).as_str()),
+        "the cursor is past the published page"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_lease_stops_the_drain_without_moving_the_cursor() {
+    let twins = Twins::new(5, 2);
+    let (mut lease, item) = twins.claim().await;
+    twins.store.steal_lease(KEY, "thief");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (report, error) = twins
+        .drain()
+        .run(&mut lease, &item, StreamKind::Live, deadline)
+        .await;
+    assert!(matches!(
+        error,
+        Some(DrainError::Cursor(CursorError::LeaseLost { .. }))
+    ));
+    assert_eq!(report.stop_reason, Some(StopReason::LeaseLost));
+    assert_eq!(report.duplicates_replayed, 2, "the page reached the sink");
+    assert_eq!(twins.cursor(), None);
+}
+
+#[tokio::test]
+async fn a_failed_checkpoint_counts_its_page_as_replayed() {
+    let twins = Twins::new(3, 2);
+    twins.store.fail_next(CursorOp::Checkpoint, 1);
+    let (report, error) = twins.run(StreamKind::Live).await;
+    assert!(matches!(error, Some(DrainError::Cursor(_))));
+    assert_eq!(report.duplicates_replayed, 2);
+    assert_eq!(report.checkpoints, 0);
+    assert_eq!(twins.cursor(), None);
+}
+
+#[tokio::test]
+async fn a_backfill_window_ends_with_its_terminal_marker_and_records_the_window() {
+    let twins = Twins::new(6, 2);
+    let now = OffsetDateTime::now_utc();
+    // Events e1..=e3 lie inside the window.
+    let window = Window {
+        start: now - time::Duration::milliseconds(299_500),
+        end: now - time::Duration::milliseconds(296_500),
+    };
+    let (report, error) = twins.run(StreamKind::Backfill(window)).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(report.stop_reason, Some(StopReason::WindowComplete));
+    assert_eq!(twins.published(), ids(1..4));
+    let item = twins.store.snapshot(KEY).unwrap();
+    assert_eq!(item.cursor.as_deref(), Some(BACKFILL_DONE));
+    assert_eq!(item.window, Some(window));
+
+    // A completed window is not read again.
+    let requests = twins.source.requests().len();
+    let (report, _) = twins.run(StreamKind::Backfill(window)).await;
+    assert_eq!(report.stop_reason, Some(StopReason::WindowComplete));
+    assert_eq!(twins.source.requests().len(), requests);
+}
+
+#[tokio::test]
+async fn excluded_events_are_counted_and_not_written() {
+    let twins = Twins::new(2, 10);
+    let mut system = sign_in("sys", "x", OffsetDateTime::now_utc());
+    system["actor"]["type"] = "SystemPrincipal".into();
+    system["eventType"] = "system.agent.ad.upgrade".into();
+    twins.source.append([system]);
+    let (report, _) = twins.run(StreamKind::Live).await;
+    assert_eq!(report.fetched, 3);
+    assert_eq!(report.published, 2);
+    assert_eq!(report.excluded_total(), 1, "{:?}", report.excluded);
+    assert_eq!(twins.published(), ids(0..2));
+}
+
+#[tokio::test]
+async fn a_stored_cursor_that_is_not_a_url_fails_before_any_request() {
+    let twins = Twins::new(2, 10);
+    twins.store.seed(CursorItem {
+        key: KEY.into(),
+        cursor: Some("not a url".into()),
+        ..CursorItem::default()
+    });
+    let (_, error) = twins.run(StreamKind::Live).await;
+    assert!(matches!(error, Some(DrainError::BadStoredCursor { .. })));
+    assert!(twins.source.requests().is_empty());
+}
