@@ -26,6 +26,8 @@ pub mod normalize;
 pub mod okta;
 pub mod secrets;
 pub mod sink;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub mod actions;
 pub mod cli;

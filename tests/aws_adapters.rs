@@ -1,9 +1,7 @@
 //! The AWS adapters against moto: the DynamoDB cursor store keeps the same contract as its
 //! twins, Kinesis receives exactly what was published, Secrets Manager maps its errors.
-//! The contract checks and fault injectors are test support behind the `simulator` feature.
-#![cfg(feature = "simulator")]
-
-mod support;
+//! The contract checks and fault injectors are test support behind the `testkit` feature.
+#![cfg(feature = "testkit")]
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +16,7 @@ use okta_ingest::secrets::{SecretSource, SecretsError};
 use okta_ingest::sink::kinesis::faults::FaultyPutRecords;
 use okta_ingest::sink::kinesis::KinesisSink;
 use okta_ingest::sink::{EventSink, Record};
-use support::moto::{self, MotoServer};
+use okta_ingest::testkit::moto::{self, MotoServer};
 use tokio::time::Instant;
 
 const TABLE: &str = "okta-ingest-cursors";

@@ -1,13 +1,11 @@
 //! The local command: `okta-ingest poll` drains the simulator into an NDJSON file and saves
 //! the cursor after the output; `test-connection` reports the recent event count.
-#![cfg(feature = "simulator")]
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::process::Command;
 
+use okta_ingest::testkit::rig::{sim_config, ssws_secret};
 use okta_sim::Simulator;
-use support::rig::{sim_config, ssws_secret};
 
 /// Runs the binary off the runtime's threads, so the in-process simulator keeps serving.
 async fn okta_ingest(args: &[&str]) -> std::process::Output {
@@ -51,7 +49,9 @@ async fn poll_writes_ndjson_then_saves_the_cursor_and_continues_from_it() {
     let first_count = lines.lines().count();
     assert!(first_count > 1000, "{first_count}");
     for line in lines.lines() {
-        support::schema::assert_valid_total_event(&serde_json::from_str(line).unwrap());
+        okta_ingest::testkit::schema::assert_valid_total_event(
+            &serde_json::from_str(line).unwrap(),
+        );
     }
     assert!(std::fs::read_to_string(&state).unwrap().contains("after="));
 

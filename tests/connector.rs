@@ -1,8 +1,6 @@
 //! The connector's contract against the Okta simulator and in-memory AWS twins: every human
 //! event delivered, the cursor moving only after acknowledgement, leases, pauses and budgets.
-#![cfg(feature = "simulator")]
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +9,9 @@ use okta_ingest::actions::Outcome;
 use okta_ingest::cursor::memory::CursorOp;
 use okta_ingest::drain::StopReason;
 use okta_ingest::invocation::{Action, BackfillRequest};
+use okta_ingest::testkit::rig::{sim_config, Rig, CONNECTOR};
+use okta_ingest::testkit::schema::assert_valid_total_event;
 use okta_sim::Fault;
-use support::rig::{sim_config, Rig, CONNECTOR};
-use support::schema::assert_valid_total_event;
 
 fn stop_reason(summary: &okta_ingest::actions::Summary) -> Option<StopReason> {
     summary.drain.as_ref().and_then(|d| d.stop_reason)
@@ -155,7 +153,7 @@ async fn revoked_credentials_pause_at_once() {
 #[tokio::test]
 async fn rotated_secret_is_picked_up_after_an_auth_failure() {
     let rig = Rig::start(sim_config(200, 6)).await;
-    let good = support::rig::ssws_secret(&rig.sim);
+    let good = okta_ingest::testkit::rig::ssws_secret(&rig.sim);
     rig.secrets.set(CONNECTOR, &good.replace("00sim", "00old"));
     // The cache holds the stale secret; rotation happens in the secret store.
     let _ = rig
@@ -402,7 +400,7 @@ async fn backfill_on_setup_seeds_history_on_the_first_poll() {
     config.backlog_span = Duration::from_secs(6 * 3600);
     let rig = Rig::start(config).await;
     let secret = serde_json::json!({"org_url": rig.sim.base_url(), "backfill_on_setup": true,
-        "auth": {"type": "ssws", "token": support::rig::SSWS_TOKEN}});
+        "auth": {"type": "ssws", "token": okta_ingest::testkit::rig::SSWS_TOKEN}});
     rig.secrets.set(CONNECTOR, &secret.to_string());
     let summary = rig.poll().await.unwrap();
     let live_fetched = rig.store.snapshot(CONNECTOR).unwrap().delivered_total;
@@ -428,7 +426,7 @@ async fn backfill_on_setup_seeds_history_on_the_first_poll() {
 async fn polls_continue_an_unfinished_backfill_with_their_spare_time() {
     let mut config = sim_config(3000, 18);
     config.backlog_span = Duration::from_secs(6 * 3600);
-    let mut settings = support::rig::test_settings();
+    let mut settings = okta_ingest::testkit::rig::test_settings();
     settings.drain.page_limit = 200;
     let rig = Rig::with_settings(config, settings).await;
     rig.poll().await.unwrap();
@@ -469,7 +467,7 @@ async fn a_rate_limited_drain_paces_itself_and_meets_no_429() {
         limit: 12,
         window: Duration::from_secs(2),
     });
-    let mut settings = support::rig::test_settings();
+    let mut settings = okta_ingest::testkit::rig::test_settings();
     settings.drain.page_limit = 100;
     let rig = Rig::with_settings(config, settings).await;
     let summary = rig.poll().await.unwrap();
@@ -544,7 +542,7 @@ async fn a_crash_between_publish_and_checkpoint_loses_nothing() {
             inner: rig.sink.clone(),
             panicked: false.into(),
         },
-        support::rig::test_settings(),
+        okta_ingest::testkit::rig::test_settings(),
     ));
     let invocation = okta_ingest::invocation::Invocation {
         connector_id: okta_ingest::invocation::ConnectorId::parse(CONNECTOR).unwrap(),
@@ -602,7 +600,7 @@ async fn a_setup_backfill_that_failed_to_start_is_started_by_the_next_poll() {
     config.backlog_span = Duration::from_secs(4 * 3600);
     let rig = Rig::start(config).await;
     let secret = serde_json::json!({"org_url": rig.sim.base_url(), "backfill_on_setup": true,
-        "auth": {"type": "ssws", "token": support::rig::SSWS_TOKEN}});
+        "auth": {"type": "ssws", "token": okta_ingest::testkit::rig::SSWS_TOKEN}});
     rig.secrets.set(CONNECTOR, &secret.to_string());
     rig.store.fail_next(CursorOp::Load, 1);
     let first = rig.poll().await.expect("the live poll succeeded");

@@ -3,28 +3,24 @@
 //! human-attributable event is delivered at least once, duplicates come only from replays of
 //! unacknowledged pages, a paused connector calls Okta no more, and resume continues without
 //! loss. The same seed replays the same fault schedule.
-#![cfg(feature = "simulator")]
+#![cfg(feature = "testkit")]
 
 // The shared helpers include schema checks this suite does not need.
 #[allow(dead_code)]
-mod support;
-
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use okta_ingest::actions::{Outcome, RunError, Summary};
 use okta_ingest::cursor::memory::CursorOp;
 use okta_ingest::cursor::PausedBy;
 use okta_ingest::drain::StopReason;
 use okta_ingest::invocation::Action;
 use okta_ingest::settings::RunSettings;
+use okta_ingest::testkit::keys::EcKey;
+use okta_ingest::testkit::rig::{sim_config, test_settings, Rig, CONNECTOR};
 use okta_sim::{ClientRegistration, Fault, FaultKind, RateLimitConfig};
-use p256::elliptic_curve::sec1::ToEncodedPoint;
 use serde_json::{json, Value};
-use support::rig::{sim_config, test_settings, Rig, CONNECTOR};
 
 /// Small pages make drains long and bound the replay of one unacknowledged page tightly.
 const PAGE_LIMIT: u32 = 100;
@@ -58,34 +54,6 @@ impl SplitMix {
     fn chance(&mut self, p: f64) -> bool {
         let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         unit < p
-    }
-}
-
-/// One P-256 signing key of the OAuth service app.
-struct AppKey {
-    kid: String,
-    secret: p256::SecretKey,
-}
-
-impl AppKey {
-    fn generate(kid: String) -> AppKey {
-        AppKey {
-            kid,
-            secret: p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng),
-        }
-    }
-
-    fn public_jwk(&self) -> Value {
-        let point = self.secret.public_key().to_encoded_point(false);
-        json!({"kty": "EC", "crv": "P-256", "kid": self.kid,
-               "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-               "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())})
-    }
-
-    fn private_jwk(&self) -> Value {
-        let mut jwk = self.public_jwk();
-        jwk["d"] = URL_SAFE_NO_PAD.encode(self.secret.to_bytes()).into();
-        jwk
     }
 }
 
@@ -139,7 +107,7 @@ struct Scenario {
     rig: Rig,
     rng: SplitMix,
     seed: u64,
-    keys: Vec<AppKey>,
+    keys: Vec<EcKey>,
     key_serial: u32,
     tally: Tally,
     /// A deactivation happened since the last resume: an immediate pause is expected.
@@ -150,7 +118,7 @@ impl Scenario {
     async fn start(seed: u64) -> Scenario {
         let mut config = sim_config(400, seed);
         config.token_ttl = Duration::from_secs(2);
-        let first = AppKey::generate("k0".into());
+        let first = EcKey::generate("k0");
         config.clients = vec![registration(&[&first])];
         let rig = Rig::with_settings(config, suite_settings()).await;
         // A short rate-limit window: a 429 waits for a reset at most a second or two away.
@@ -172,7 +140,7 @@ impl Scenario {
     }
 
     fn store_secret(&self) {
-        let keys: Vec<Value> = self.keys.iter().map(AppKey::private_jwk).collect();
+        let keys: Vec<Value> = self.keys.iter().map(EcKey::private_jwk).collect();
         let secret = json!({"org_url": self.rig.sim.base_url(),
             "auth": {"type": "oauth2", "client_id": CLIENT_ID, "private_key": keys}});
         self.rig.secrets.set(CONNECTOR, &secret.to_string());
@@ -367,7 +335,7 @@ impl Scenario {
     /// the new key.
     async fn rotate_key(&mut self) {
         self.key_serial += 1;
-        let new = AppKey::generate(format!("k{}", self.key_serial));
+        let new = EcKey::generate(format!("k{}", self.key_serial));
         self.rig.sim.register_client(registration(&[&new]));
         let current = self.keys.pop().expect("the app always has a key");
         self.keys = vec![current, new];
@@ -715,7 +683,7 @@ impl Report {
     }
 }
 
-fn registration(keys: &[&AppKey]) -> ClientRegistration {
+fn registration(keys: &[&EcKey]) -> ClientRegistration {
     ClientRegistration {
         client_id: CLIENT_ID.into(),
         public_jwks: keys.iter().map(|k| k.public_jwk()).collect(),

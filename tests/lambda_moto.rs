@@ -1,8 +1,6 @@
 //! The Lambda handler end to end: Secrets Manager, DynamoDB and Kinesis in moto, Okta in the
 //! simulator, invoked with the payloads the Lambda runtime would deliver.
-#![cfg(feature = "simulator")]
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -10,11 +8,13 @@ use std::time::Duration;
 use lambda_runtime::{Context, LambdaEvent};
 use okta_ingest::lambda::{connector, handle, LambdaConnector};
 use okta_ingest::settings::Settings;
+use okta_ingest::testkit::moto::{
+    create_cursor_table, create_stream, put_secret, read_all_records, MotoServer,
+};
+use okta_ingest::testkit::rig::{sim_config, ssws_secret, test_settings};
+use okta_ingest::testkit::schema::assert_valid_total_event;
 use okta_sim::Simulator;
 use serde_json::{json, Value};
-use support::moto::{create_cursor_table, create_stream, put_secret, read_all_records, MotoServer};
-use support::rig::{sim_config, ssws_secret, test_settings};
-use support::schema::assert_valid_total_event;
 
 const TABLE: &str = "okta-ingest-cursors";
 const STREAM: &str = "okta-ingest-events";

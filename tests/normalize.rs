@@ -1,14 +1,14 @@
 //! Golden, exclusion, schema and property tests of the normalizer over tests/fixtures/okta.
-//! Regenerate the goldens with `UPDATE_GOLDEN=1 cargo test --test normalize` and review the diff.
-
-#[path = "support/schema.rs"]
-mod schema;
+//! Regenerate the goldens with `UPDATE_GOLDEN=1 cargo test --features testkit --test normalize`
+//! and review the diff.
+#![cfg(feature = "testkit")]
 
 use std::path::{Path, PathBuf};
 
 use okta_ingest::normalize::catalog::Catalog;
 use okta_ingest::normalize::event::TotalEvent;
 use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer, NormalizerConfig};
+use okta_ingest::testkit::schema;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use time::macros::datetime;

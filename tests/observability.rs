@@ -1,8 +1,6 @@
 //! The metrics of real runs: duplicates replayed after partial deliveries bound the duplicates
 //! that actually reach the sink, and a paused connector reports Paused=1 for the alarm.
-#![cfg(feature = "simulator")]
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use okta_ingest::actions::Outcome;
 use okta_ingest::cursor::memory::CursorOp;
 use okta_ingest::invocation::Action;
 use okta_ingest::lambda::metrics::metrics_document;
-use support::rig::{sim_config, Rig};
+use okta_ingest::testkit::rig::{sim_config, Rig};
 
 fn replayed(result: &Result<okta_ingest::actions::Summary, okta_ingest::actions::Summary>) -> u64 {
     let summary = match result {

@@ -1,4 +1,4 @@
-#![cfg(feature = "simulator")]
+#![cfg(feature = "testkit")]
 //! `OktaClient` against a small scripted fake of Okta's token and System Log endpoints.
 
 use std::collections::{HashMap, VecDeque};
@@ -15,7 +15,8 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use okta_ingest::config::{ConnectorConfig, ValidationOptions};
 use okta_ingest::okta::{ClientOptions, LogSource, OktaClient, OktaError, Page, PageRequest};
-use p256::elliptic_curve::sec1::ToEncodedPoint;
+use okta_ingest::testkit::keys::EcKey;
+use okta_ingest::testkit::logs::LogCapture;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -249,32 +250,13 @@ async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: St
     render(&Reply::new(200, body.to_string()), "")
 }
 
-fn ec_key() -> p256::SecretKey {
-    p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng)
-}
-
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn private_jwk(key: &p256::SecretKey, kid: &str) -> Value {
-    let point = key.public_key().to_encoded_point(false);
-    json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": b64(point.x().unwrap()),
-           "y": b64(point.y().unwrap()), "d": b64(&key.to_bytes())})
-}
-
-fn public_key(key: &p256::SecretKey) -> DecodingKey {
-    let point = key.public_key().to_encoded_point(false);
-    DecodingKey::from_ec_components(&b64(point.x().unwrap()), &b64(point.y().unwrap())).unwrap()
-}
-
 /// A client of the fake org with one EC key (`k1`) and quick retries.
-fn oauth_client(fake: &Fake, key: &p256::SecretKey, dpop: bool) -> OktaClient {
-    new_client(
-        &fake.oauth_config(private_jwk(key, "k1"), dpop),
-        quick_options(),
-    )
-    .unwrap()
+fn oauth_client(fake: &Fake, key: &EcKey, dpop: bool) -> OktaClient {
+    new_client(&fake.oauth_config(key.private_jwk(), dpop), quick_options()).unwrap()
 }
 
 /// The first page of a polling stream, with a 10 s budget.
@@ -319,11 +301,11 @@ fn epoch_secs_from_now(secs: u64) -> u64 {
 }
 
 /// An OAuth fake that knows one EC key with kid `k1`.
-async fn oauth_fake(expires_in: u64, dpop_nonce: Option<&str>) -> (Fake, p256::SecretKey) {
-    let key = ec_key();
+async fn oauth_fake(expires_in: u64, dpop_nonce: Option<&str>) -> (Fake, EcKey) {
+    let key = EcKey::generate("k1");
     let fake = Fake::start(FakeState {
         expires_in,
-        registered: HashMap::from([("k1".to_owned(), public_key(&key))]),
+        registered: HashMap::from([("k1".to_owned(), key.decoding_key())]),
         dpop_nonce: dpop_nonce.map(str::to_owned),
         ..FakeState::default()
     })
@@ -389,7 +371,7 @@ async fn oauth_token_is_renewed_before_it_expires() {
         token_renew_margin: Duration::from_secs(1),
         ..quick_options()
     };
-    let client = new_client(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+    let client = new_client(&fake.oauth_config(key.private_jwk(), false), options).unwrap();
 
     first_page(&client).await.unwrap();
     first_page(&client).await.unwrap();
@@ -408,8 +390,8 @@ async fn oauth_token_is_renewed_before_it_expires() {
 #[tokio::test]
 async fn rejected_key_falls_back_to_the_next_and_is_tried_first_afterwards() {
     let (fake, key) = oauth_fake(1, None).await;
-    let retired = ec_key();
-    let keys = json!([private_jwk(&retired, "k0"), private_jwk(&key, "k1")]);
+    let retired = EcKey::generate("k0");
+    let keys = json!([retired.private_jwk(), key.private_jwk()]);
     let options = ClientOptions {
         token_renew_margin: Duration::ZERO,
         ..quick_options()
@@ -449,7 +431,7 @@ async fn rejected_key_falls_back_to_the_next_and_is_tried_first_afterwards() {
 async fn every_key_rejected_is_auth_rejected() {
     let (fake, _) = oauth_fake(3600, None).await;
     let client = new_client(
-        &fake.oauth_config(private_jwk(&ec_key(), "other"), false),
+        &fake.oauth_config(EcKey::generate("other").private_jwk(), false),
         quick_options(),
     )
     .unwrap();
@@ -840,49 +822,28 @@ async fn body_cut_off_mid_transfer_is_retried() {
     assert_eq!(client.stats().retries, 1);
 }
 
-/// Collects everything the crate logs, at every level.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Sends the crate's logs of every test in this binary to one buffer. A process-wide
-/// subscriber is used because per-thread ones miss callsites other tests registered first.
-fn capture_logs() -> LogBuffer {
-    static BUFFER: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
-    BUFFER
-        .get_or_init(|| {
-            let buffer = LogBuffer::default();
-            let writer = buffer.clone();
-            tracing_subscriber::fmt()
-                .with_env_filter("okta_ingest=trace")
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .init();
-            buffer
-        })
-        .clone()
+/// The crate's logs of every test in this binary, at every level, as plain text.
+fn capture_logs() -> LogCapture {
+    LogCapture::global(|capture| {
+        tracing_subscriber::fmt()
+            .with_env_filter("okta_ingest=trace")
+            .with_ansi(false)
+            .with_writer(capture)
+            .finish()
+    })
 }
 
 #[tokio::test]
 async fn logs_never_contain_tokens_assertions_proofs_or_keys() {
     let buffer = capture_logs();
     let (fake, key) = oauth_fake(3600, Some("nonce-1")).await;
-    let retired = ec_key();
-    let keys = json!([private_jwk(&retired, "k0"), private_jwk(&key, "k1")]);
+    let retired = EcKey::generate("k0");
+    let keys = json!([retired.private_jwk(), key.private_jwk()]);
     fake.script_logs([Reply::new(503, ""), Reply::new(401, "")]);
     let client = new_client(&fake.oauth_config(keys.clone(), true), quick_options()).unwrap();
     first_page(&client).await.unwrap();
 
-    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logged = buffer.contents();
     assert!(
         logged.contains("okta request"),
         "the test captured the client's logs: {logged}"
@@ -976,7 +937,7 @@ async fn failed_early_renewal_keeps_using_the_still_valid_token() {
         token_renew_margin: Duration::from_secs(2),
         ..quick_options()
     };
-    let client = new_client(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+    let client = new_client(&fake.oauth_config(key.private_jwk(), false), options).unwrap();
     first_page(&client).await.unwrap();
     // Within the renewal margin but not expired; the token endpoint is down for one request.
     tokio::time::sleep(Duration::from_millis(2100)).await;

@@ -1,52 +1,21 @@
 //! OAuth 2.0 (private_key_jwt with RSA and EC keys, JWK and PEM, DPoP) and SSWS against the
 //! simulator's token endpoint and System Log, through the whole connector.
-#![cfg(feature = "simulator")]
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use okta_ingest::invocation::Action;
+use okta_ingest::testkit::keys::{rsa_private_jwk, rsa_public_jwk, EcKey, RSA_PEM};
+use okta_ingest::testkit::rig::{sim_config, test_settings, Rig, CONNECTOR};
 use okta_sim::ClientRegistration;
-use p256::elliptic_curve::sec1::ToEncodedPoint;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use serde_json::{json, Value};
-use support::keys::{RSA_N, RSA_PEM};
-use support::rig::{sim_config, test_settings, Rig, CONNECTOR};
 
 const CLIENT_ID: &str = "0oa-ingest-test";
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn ec_key() -> p256::SecretKey {
-    p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng)
-}
-
-fn ec_jwks(key: &p256::SecretKey, kid: &str) -> (Value, Value) {
-    let point = key.public_key().to_encoded_point(false);
-    let public = json!({"kty": "EC", "crv": "P-256", "kid": kid,
-        "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())});
-    let mut private = public.clone();
-    private["d"] = json!(b64(&key.to_bytes()));
-    (private, public)
-}
-
-fn rsa_public_jwk() -> Value {
-    json!({"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "e": "AQAB", "n": RSA_N})
-}
-
-/// Okta's "Private Key (JSON)": the RSA JWK with all private parts.
-fn rsa_private_jwk() -> Value {
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(RSA_PEM).unwrap();
-    let primes = key.primes();
-    json!({"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "e": b64(&key.e().to_bytes_be()),
-        "n": b64(&key.n().to_bytes_be()), "d": b64(&key.d().to_bytes_be()),
-        "p": b64(&primes[0].to_bytes_be()), "q": b64(&primes[1].to_bytes_be())})
+/// A fresh EC key's (private, public) JWKs.
+fn jwk_pair(kid: &str) -> (Value, Value) {
+    let key = EcKey::generate(kid);
+    (key.private_jwk(), key.public_jwk())
 }
 
 fn register(rig: &Rig, jwks: Vec<Value>, dpop: bool) {
@@ -99,8 +68,7 @@ async fn rsa_jwk_and_rsa_pem_keys_drain_everything() {
 #[tokio::test]
 async fn ec_jwk_with_dpop_handles_the_nonce_and_binds_every_call() {
     let rig = Rig::start(sim_config(1200, 32)).await;
-    let key = ec_key();
-    let (private, public) = ec_jwks(&key, "ec-1");
+    let (private, public) = jwk_pair("ec-1");
     register(&rig, vec![public], true);
     use_oauth(&rig, private, true);
     let summary = rig
@@ -129,8 +97,8 @@ async fn ec_jwk_with_dpop_handles_the_nonce_and_binds_every_call() {
 #[tokio::test]
 async fn key_rotation_uses_the_first_key_okta_accepts_and_reports_it() {
     let rig = Rig::start(sim_config(300, 33)).await;
-    let (retired, _) = ec_jwks(&ec_key(), "old-key");
-    let (current, public) = ec_jwks(&ec_key(), "new-key");
+    let (retired, _) = jwk_pair("old-key");
+    let (current, public) = jwk_pair("new-key");
     register(&rig, vec![public], false);
     use_oauth(&rig, json!([retired, current]), false);
     let summary = rig
@@ -150,7 +118,7 @@ async fn tokens_are_renewed_before_they_expire() {
     let mut settings = test_settings();
     settings.okta.token_renew_margin = Duration::from_secs(1);
     let rig = Rig::with_settings(config, settings).await;
-    let (private, public) = ec_jwks(&ec_key(), "ec-1");
+    let (private, public) = jwk_pair("ec-1");
     register(&rig, vec![public], false);
     use_oauth(&rig, private, false);
     rig.poll_until_caught_up(1).await;
@@ -175,7 +143,7 @@ async fn tokens_are_renewed_before_they_expire() {
 #[tokio::test]
 async fn deactivated_app_pauses_the_connector_until_resumed() {
     let rig = Rig::start(sim_config(300, 35)).await;
-    let (private, public) = ec_jwks(&ec_key(), "ec-1");
+    let (private, public) = jwk_pair("ec-1");
     register(&rig, vec![public], false);
     use_oauth(&rig, private, false);
     rig.sim.set_client_active(CLIENT_ID, false);

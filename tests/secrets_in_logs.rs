@@ -2,64 +2,29 @@
 //! the libraries'), the invocation summaries (JSON and Debug) and the EMF metrics documents,
 //! across full runs with SSWS and OAuth (RSA and EC keys, with and without DPoP) and across
 //! failures (a wrong token, invalid_client, refused configurations).
-#![cfg(feature = "simulator")]
+#![cfg(feature = "testkit")]
 
-mod support;
-
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use okta_ingest::actions::Summary;
 use okta_ingest::invocation::Action;
 use okta_ingest::telemetry;
+use okta_ingest::testkit::keys::{
+    rsa_private_jwk, rsa_public_jwk, rsa_secret_parts, EcKey, RSA_PEM,
+};
+use okta_ingest::testkit::logs::LogCapture;
+use okta_ingest::testkit::rig::{sim_config, test_settings, Rig, CONNECTOR, SSWS_TOKEN};
 use okta_sim::ClientRegistration;
-use p256::elliptic_curve::sec1::ToEncodedPoint;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use serde_json::{json, Value};
-use support::keys::{RSA_N, RSA_PEM};
-use support::rig::{sim_config, test_settings, Rig, CONNECTOR, SSWS_TOKEN};
 use tracing_subscriber::EnvFilter;
 
 const CLIENT_ID: &str = "0oa-secrets-test";
 const WRONG_TOKEN: &str = "00wrong-ssws-token-fedcba9876543210";
 
-/// Everything logged by this test binary, at every level and from every crate.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-/// The Lambda's own JSON log format, installed once for the whole binary (the simulator's
-/// tasks run on other threads, so a thread-local subscriber would miss them).
-fn capture() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Captured::default();
-        tracing::subscriber::set_global_default(telemetry::json_subscriber(
-            EnvFilter::new("trace"),
-            logs.clone(),
-        ))
-        .expect("no other subscriber in this binary");
-        logs
-    })
+/// Everything logged by this test binary, at every level and from every crate, in the Lambda's
+/// own JSON log format.
+fn capture() -> LogCapture {
+    LogCapture::global(|capture| telemetry::json_subscriber(EnvFilter::new("trace"), capture))
 }
 
 /// Emits an invocation the way the Lambda does and keeps every rendering of its summary.
@@ -76,10 +41,6 @@ fn record(outputs: &mut Vec<String>, result: &Result<Summary, Summary>) {
     );
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 struct Keys {
     rsa_private: Value,
     rsa_public: Value,
@@ -90,41 +51,14 @@ struct Keys {
 }
 
 fn keys() -> Keys {
-    let rsa = rsa::RsaPrivateKey::from_pkcs8_pem(RSA_PEM).unwrap();
-    let primes = rsa.primes();
-    let (d, p, q) = (
-        b64(&rsa.d().to_bytes_be()),
-        b64(&primes[0].to_bytes_be()),
-        b64(&primes[1].to_bytes_be()),
-    );
-    let rsa_public = json!({"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "e": "AQAB", "n": RSA_N});
-    let mut rsa_private = rsa_public.clone();
-    rsa_private["e"] = json!(b64(&rsa.e().to_bytes_be()));
-    rsa_private["d"] = json!(d);
-    rsa_private["p"] = json!(p);
-    rsa_private["q"] = json!(q);
-
-    let ec = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
-    let point = ec.public_key().to_encoded_point(false);
-    let ec_public = json!({"kty": "EC", "crv": "P-256", "kid": "ec-1",
-        "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())});
-    let mut ec_private = ec_public.clone();
-    let ec_d = b64(&ec.to_bytes());
-    ec_private["d"] = json!(ec_d);
-
-    let mut secrets = vec![d, p, q, ec_d];
-    // The PEM body, line by line (any line would give a large part of the key away).
-    secrets.extend(
-        RSA_PEM
-            .lines()
-            .filter(|line| !line.starts_with("-----") && line.len() >= 16)
-            .map(str::to_string),
-    );
+    let ec = EcKey::generate("ec-1");
+    let mut secrets = rsa_secret_parts();
+    secrets.push(ec.private_scalar());
     Keys {
-        rsa_private,
-        rsa_public,
-        ec_private,
-        ec_public,
+        rsa_private: rsa_private_jwk(),
+        rsa_public: rsa_public_jwk(),
+        ec_private: ec.private_jwk(),
+        ec_public: ec.public_jwk(),
         secrets,
     }
 }
@@ -259,7 +193,7 @@ async fn no_secret_material_in_logs_summaries_or_metrics() {
         record(&mut outputs, &failed);
     }
 
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.contents();
     assert!(
         logged.contains("okta request") && logged.contains("invocation finished"),
         "the capture saw the runs"

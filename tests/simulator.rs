@@ -1,25 +1,19 @@
-#![cfg(feature = "simulator")]
+#![cfg(feature = "testkit")]
 //! The simulator behaves like Okta's System Log and token endpoint, as the connector relies on.
 
-#[path = "support/keys.rs"]
-mod keys;
-use keys::{RSA_N, RSA_PEM};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use okta_ingest::testkit::keys::{rsa_public_jwk, EcKey, RSA_KID, RSA_PEM};
 use okta_sim::{ClientRegistration, Fault, FaultKind, RateLimitConfig, SimConfig, Simulator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-// Keys made for these tests only.
-const EC_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgaYuBlrkDM0puBRZr\nqBvtDNNNt9z8svx6g8avPvU4aZ+hRANCAATD3uDy7jCoK1FrtgCWlXbsTitV2F2J\njRKmtkPbsGgf6KicDUh1s4NzyBcsC46uzQBAGxbyJlJCRNrPQaHm5fP4\n-----END PRIVATE KEY-----\n";
-const EC_X: &str = "w97g8u4wqCtRa7YAlpV27E4rVdhdiY0SprZD27BoH-g";
-const EC_Y: &str = "qJwNSHWzg3PIFywLjq7NAEAbFvImUkJE2s9Boebl8_g";
-const DPOP_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFH9amLQ0xGLKgynQ\ni94QkG+XybMryVb9FHti1BDzoW+hRANCAASkeWhmqreu4J3z1EVQLYTJn6xOAml6\nq9VwUZCbu9u1nCxYC3S1P6kt9ufYiaEmCrLW6brEHV3dkn5Y4KPrTkA/\n-----END PRIVATE KEY-----\n";
-const DPOP_X: &str = "pHloZqq3ruCd89RFUC2EyZ-sTgJpeqvVcFGQm7vbtZw";
-const DPOP_Y: &str = "LFgLdLU_qS3259iJoSYKstbpusQdXd2Sfljgo-tOQD8";
+static APP_KEY: LazyLock<EcKey> = LazyLock::new(|| EcKey::generate("ec-1"));
+static DPOP_KEY: LazyLock<EcKey> = LazyLock::new(|| EcKey::generate("dpop"));
 const SSWS: &str = "00a-test-api-token";
 
 /// JSON bodies without reqwest's `json` feature (not needed by the product).
@@ -46,22 +40,10 @@ impl SendJson for reqwest::RequestBuilder {
     }
 }
 
-fn rsa_jwk() -> Value {
-    json!({"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "e": "AQAB", "n": RSA_N})
-}
-
-fn ec_jwk() -> Value {
-    json!({"kty": "EC", "kid": "ec-1", "crv": "P-256", "x": EC_X, "y": EC_Y})
-}
-
-fn dpop_jwk() -> Value {
-    json!({"kty": "EC", "crv": "P-256", "x": DPOP_X, "y": DPOP_Y})
-}
-
 fn client(id: &str, scopes: &[&str], require_dpop: bool) -> ClientRegistration {
     ClientRegistration {
         client_id: id.to_string(),
-        public_jwks: vec![rsa_jwk(), ec_jwk()],
+        public_jwks: vec![rsa_public_jwk(), APP_KEY.public_jwk()],
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         require_dpop,
         active: true,
@@ -96,10 +78,10 @@ fn jti() -> String {
 fn assertion(alg: Algorithm, client_id: &str, aud: &str, jti: &str) -> String {
     let (kid, key) = match alg {
         Algorithm::RS256 => (
-            "rsa-1",
+            RSA_KID,
             EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
         ),
-        _ => ("ec-1", EncodingKey::from_ec_pem(EC_PEM.as_bytes()).unwrap()),
+        _ => (APP_KEY.kid.as_str(), APP_KEY.encoding_key()),
     };
     let mut header = Header::new(alg);
     header.kid = Some(kid.to_string());
@@ -111,7 +93,7 @@ fn assertion(alg: Algorithm, client_id: &str, aud: &str, jti: &str) -> String {
 fn dpop_proof(htm: &str, htu: &str, nonce: Option<&str>, access_token: Option<&str>) -> String {
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some("dpop+jwt".to_string());
-    header.jwk = Some(serde_json::from_value(dpop_jwk()).unwrap());
+    header.jwk = Some(serde_json::from_value(DPOP_KEY.thumbprint_jwk()).unwrap());
     let mut claims = json!({"htm": htm, "htu": htu, "iat": now_s(), "jti": jti()});
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
@@ -119,7 +101,7 @@ fn dpop_proof(htm: &str, htu: &str, nonce: Option<&str>, access_token: Option<&s
     if let Some(t) = access_token {
         claims["ath"] = json!(URL_SAFE_NO_PAD.encode(Sha256::digest(t.as_bytes())));
     }
-    let key = EncodingKey::from_ec_pem(DPOP_PEM.as_bytes()).unwrap();
+    let key = DPOP_KEY.encoding_key();
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
 

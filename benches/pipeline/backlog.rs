@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::procfs::{cpu_secs, reset_peak_rss, status_kib};
-use crate::rig::{connector, poll, settings, sim_config};
+use crate::rig::{settings, sim_config, Rig};
 use crate::sinks::CountingSink;
 
 /// The argument that makes the bench binary a backlog child.
@@ -54,12 +54,12 @@ pub async fn drain_backlog(events: usize) -> BacklogRun {
     reset_peak_rss();
     let rss_before_kib = status_kib("VmRSS");
     let sink = Arc::new(CountingSink::default());
-    let connector = connector(&sim, sink.clone(), settings(ClientOptions::default()));
+    let rig = Rig::over(sim, sink.clone(), settings(ClientOptions::default()));
     let cpu_before = cpu_secs();
     let started = Instant::now();
     let (mut fetched, mut caught_up, mut summary) = (0, false, None);
     for _ in 0..MAX_POLLS {
-        let s = poll(&connector, Duration::from_secs(900)).await;
+        let s = rig.poll_within(Duration::from_secs(900)).await;
         let drain = s.drain.as_ref();
         fetched += drain.map_or(0, |d| d.fetched);
         caught_up = drain.is_some_and(|d| d.caught_up);
@@ -84,7 +84,7 @@ pub async fn drain_backlog(events: usize) -> BacklogRun {
         rss_before_kib,
         hwm_after_kib: status_kib("VmHWM"),
     };
-    sim.shutdown().await;
+    rig.shutdown().await;
     run
 }
 

@@ -10,7 +10,7 @@ use okta_ingest::settings::Settings;
 use okta_sim::Simulator;
 use tokio::time::Instant;
 
-use crate::rig::{connector, poll, settings, sim_config};
+use crate::rig::{settings, sim_config, Rig};
 use crate::sinks::CountingSink;
 
 const WARM_POLLS: usize = 30;
@@ -52,19 +52,19 @@ pub async fn warm_empty_polls() -> Vec<Duration> {
     let sim = Simulator::start(sim_config(100, None))
         .await
         .expect("the simulator starts on loopback");
-    let connector = connector(
-        &sim,
+    let rig = Rig::over(
+        sim,
         Arc::new(CountingSink::default()),
         settings(ClientOptions::default()),
     );
-    poll(&connector, Duration::from_secs(30)).await;
+    rig.poll_within(Duration::from_secs(30)).await;
     let mut durations = Vec::with_capacity(WARM_POLLS);
     for _ in 0..WARM_POLLS {
         let started = Instant::now();
-        poll(&connector, Duration::from_secs(30)).await;
+        rig.poll_within(Duration::from_secs(30)).await;
         durations.push(started.elapsed());
     }
-    sim.shutdown().await;
+    rig.shutdown().await;
     durations.sort_unstable();
     durations
 }

@@ -9,7 +9,7 @@ use okta_ingest::okta::ClientOptions;
 use okta_sim::Simulator;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::rig::{connector, poll, settings, sim_config};
+use crate::rig::{settings, sim_config, Rig};
 use crate::sinks::TimingSink;
 
 /// How often new events are persisted within the compressed run.
@@ -42,21 +42,19 @@ impl LatencyRun {
 }
 
 pub async fn run(plan: &LatencyPlan) -> LatencyRun {
-    let sim = Arc::new(
-        Simulator::start(sim_config(0, None))
-            .await
-            .expect("the simulator starts on loopback"),
-    );
+    let sim = Simulator::start(sim_config(0, None))
+        .await
+        .expect("the simulator starts on loopback");
     let sink = Arc::new(TimingSink::default());
-    let connector = connector(&sim, sink.clone(), settings(ClientOptions::default()));
+    let rig = Rig::over(sim, sink.clone(), settings(ClientOptions::default()));
     let budget = plan.period * 5;
     // The first poll sets the cursor; everything after it is new.
-    poll(&connector, budget).await;
+    rig.poll_within(budget).await;
 
     let persisted: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let per_tick = (f64::from(plan.events_per_sec) * APPEND_EVERY.as_secs_f64()).round() as usize;
     let appender = tokio::spawn({
-        let (sim, persisted) = (sim.clone(), persisted.clone());
+        let (sim, persisted) = (rig.sim.clone(), persisted.clone());
         async move {
             let mut tick = tokio::time::interval(APPEND_EVERY);
             loop {
@@ -75,12 +73,12 @@ pub async fn run(plan: &LatencyPlan) -> LatencyRun {
     schedule.tick().await;
     for _ in 0..plan.polls {
         schedule.tick().await;
-        poll(&connector, budget).await;
+        rig.poll_within(budget).await;
     }
     appender.abort();
     // Collect what the last scheduled poll left, as the next scheduled poll would.
     schedule.tick().await;
-    poll(&connector, budget).await;
+    rig.poll_within(budget).await;
 
     let persisted = std::mem::take(&mut *persisted.lock().unwrap());
     let mut latencies: Vec<Duration> = persisted
@@ -89,9 +87,7 @@ pub async fn run(plan: &LatencyPlan) -> LatencyRun {
         .map(|d| d * plan.scale)
         .collect();
     latencies.sort_unstable();
-    if let Ok(sim) = Arc::try_unwrap(sim) {
-        sim.shutdown().await;
-    }
+    rig.shutdown().await;
     LatencyRun {
         appended: persisted.len(),
         delivered: latencies.len(),

@@ -2,7 +2,7 @@
 //! drain throughput and API efficiency, rate-limited drain, memory, Lambda start-up, delivery
 //! latency and cost. Prints each figure with its target and PASS/FAIL.
 //!
-//! Run: `make bench` (release build), or `cargo bench --features simulator --bench pipeline`.
+//! Run: `make bench` (release build), or `cargo bench --features testkit --bench pipeline`.
 //! The simulator shares the process and its 2 cores with the connector: its rendering of event
 //! JSON counts against every drain figure, so they are lower bounds for the connector alone.
 

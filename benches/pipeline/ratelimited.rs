@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use okta_ingest::okta::ClientOptions;
 use okta_sim::{RateLimitConfig, Simulator};
 
-use crate::rig::{connector, poll, settings, sim_config, SAFETY_MARGIN};
+use crate::rig::{settings, sim_config, Rig, SAFETY_MARGIN};
 use crate::sinks::CountingSink;
 
 const PAGE: u64 = 1000;
@@ -44,14 +44,14 @@ pub async fn drain(bucket: RateLimitConfig, windows: u32, options: ClientOptions
         .await
         .expect("the simulator starts on loopback");
     let sink = Arc::new(CountingSink::default());
-    let connector = connector(&sim, sink, settings(options));
+    let rig = Rig::over(sim, sink, settings(options));
 
     // Start just after a window opens and stop just before the last one closes.
     let window = bucket.window;
     tokio::time::sleep(until_next_window(window) + Duration::from_millis(10)).await;
     let work = window * windows - Duration::from_millis(30);
-    let summary = poll(&connector, work + SAFETY_MARGIN).await;
-    sim.shutdown().await;
+    let summary = rig.poll_within(work + SAFETY_MARGIN).await;
+    rig.shutdown().await;
     RateRun {
         allowed_per_window,
         windows,

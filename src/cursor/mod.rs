@@ -3,10 +3,12 @@
 //! (`{connector_id}#backfill`).
 
 /// The contract checks every store passes; test support, so never in the Lambda artifact.
-#[cfg(any(test, feature = "simulator"))]
+#[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 pub mod dynamodb;
 pub mod file;
+/// The in-memory twin: test support, so never in the Lambda artifact.
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 mod rules;
 

@@ -2,6 +2,8 @@
 
 pub mod cache;
 pub mod file;
+/// The in-memory twin: test support, so never in the Lambda artifact.
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod secrets_manager;
 

@@ -3,6 +3,8 @@
 pub mod file;
 pub mod kinesis;
 pub mod limits;
+/// The in-memory twin: test support, so never in the Lambda artifact.
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 
 use async_trait::async_trait;

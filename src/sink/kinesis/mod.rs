@@ -7,7 +7,7 @@
 //! are sent again. The SDK client sits behind the narrow [`PutRecordsApi`] port ([`adapter`]).
 
 mod adapter;
-#[cfg(any(test, feature = "simulator"))]
+#[cfg(any(test, feature = "testkit"))]
 pub mod faults;
 mod plan;
 mod retry;

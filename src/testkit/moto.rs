@@ -1,6 +1,5 @@
 //! A moto server (local AWS emulator) per test, and helpers to set up and inspect the resources
 //! the connector uses. Needs `moto_server` on PATH: `pip install 'moto[server]'`.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

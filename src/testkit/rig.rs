@@ -1,27 +1,29 @@
 //! A connector wired to the in-process Okta simulator and the in-memory twins of the AWS
-//! systems, with the ground truth needed to prove nothing was lost or duplicated.
-#![allow(dead_code)]
+//! systems, with the ground truth needed to prove nothing was lost or duplicated. Tests use the
+//! memory sink; benches put their own sink in its place.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use okta_ingest::actions::{Connector, Outcome, Summary};
-use okta_ingest::cursor::memory::MemoryCursorStore;
-use okta_ingest::invocation::{Action, ConnectorId, Invocation};
-use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
-use okta_ingest::okta::ClientOptions;
-use okta_ingest::secrets::memory::MemorySecretSource;
-use okta_ingest::settings::RunSettings;
-use okta_ingest::sink::memory::MemorySink;
+use crate::actions::{Connector, Outcome, Summary};
+use crate::cursor::memory::MemoryCursorStore;
+use crate::invocation::{Action, ConnectorId, Invocation};
+use crate::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
+use crate::okta::ClientOptions;
+use crate::secrets::memory::MemorySecretSource;
+use crate::settings::RunSettings;
+use crate::sink::memory::MemorySink;
+use crate::sink::EventSink;
 use okta_sim::{SimConfig, Simulator};
 use tokio::time::Instant;
 
 pub const CONNECTOR: &str = "acme";
 pub const SSWS_TOKEN: &str = "00sim-ssws-token-0123456789abcdef";
 
-pub type TestConnector =
-    Connector<Arc<MemorySecretSource>, Arc<MemoryCursorStore>, Arc<MemorySink>>;
+/// The connector of a [`Rig`] whose events go to `K`.
+pub type RigConnector<K = MemorySink> =
+    Connector<Arc<MemorySecretSource>, Arc<MemoryCursorStore>, Arc<K>>;
 
 /// Settings for tests: the simulator on loopback, quick backoff, small margins.
 pub fn test_settings() -> RunSettings {
@@ -66,28 +68,36 @@ pub fn failed_as_err(summary: Summary) -> Result<Summary, Summary> {
     }
 }
 
-pub struct Rig {
-    pub sim: Simulator,
+pub struct Rig<K = MemorySink> {
+    /// Shared, so a task can append events while the connector drains.
+    pub sim: Arc<Simulator>,
     pub secrets: Arc<MemorySecretSource>,
     pub store: Arc<MemoryCursorStore>,
-    pub sink: Arc<MemorySink>,
-    pub connector: TestConnector,
+    pub sink: Arc<K>,
+    pub connector: RigConnector<K>,
 }
 
 impl Rig {
+    /// A simulator started from `config` and a connector with [`test_settings`].
     pub async fn start(config: SimConfig) -> Rig {
         Rig::with_settings(config, test_settings()).await
     }
 
     pub async fn with_settings(config: SimConfig, settings: RunSettings) -> Rig {
         let sim = Simulator::start(config).await.expect("simulator starts");
+        Rig::over(sim, Arc::new(MemorySink::new()), settings)
+    }
+}
+
+impl<K: EventSink> Rig<K> {
+    /// A connector for the running `sim` (with its [`SSWS_TOKEN`]) delivering to `sink`.
+    pub fn over(sim: Simulator, sink: Arc<K>, settings: RunSettings) -> Rig<K> {
         let secrets = Arc::new(MemorySecretSource::new());
         secrets.set(CONNECTOR, &ssws_secret(&sim));
         let store = Arc::new(MemoryCursorStore::new());
-        let sink = Arc::new(MemorySink::new());
         let connector = Connector::new(secrets.clone(), store.clone(), sink.clone(), settings);
         Rig {
-            sim,
+            sim: Arc::new(sim),
             secrets,
             store,
             sink,
@@ -111,6 +121,17 @@ impl Rig {
         self.invoke(Action::Poll, Duration::from_secs(30)).await
     }
 
+    /// One scheduled poll with `budget` until the runtime would stop it; its summary either way.
+    pub async fn poll_within(&self, budget: Duration) -> Summary {
+        let invocation = Invocation {
+            connector_id: ConnectorId::parse(CONNECTOR).unwrap(),
+            action: Action::Poll,
+        };
+        self.connector
+            .handle(&invocation, Instant::now() + budget)
+            .await
+    }
+
     /// Polls until a poll ends caught up (at most `max` polls).
     pub async fn poll_until_caught_up(&self, max: usize) {
         for _ in 0..max {
@@ -124,12 +145,22 @@ impl Rig {
     }
 
     /// The connector's backfill cursor item (panics when there is none).
-    pub fn backfill_item(&self) -> okta_ingest::cursor::CursorItem {
+    pub fn backfill_item(&self) -> crate::cursor::CursorItem {
         self.store
             .snapshot(&format!("{CONNECTOR}#backfill"))
             .expect("a backfill item exists")
     }
 
+    /// Stops the simulator (once no task holds it any more).
+    pub async fn shutdown(self) {
+        drop(self.connector);
+        if let Ok(sim) = Arc::try_unwrap(self.sim) {
+            sim.shutdown().await;
+        }
+    }
+}
+
+impl Rig {
     /// The Okta uuids the connector must publish: every simulator event the normalizer accepts.
     pub fn expected_ids(&self) -> BTreeSet<String> {
         let normalizer = Normalizer::new(NormalizerConfig {

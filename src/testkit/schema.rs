@@ -1,7 +1,4 @@
 //! Validation of normalized events against docs/schema/total-event-v1.json.
-//! Include with `#[path = "support/schema.rs"] mod schema;`.
-
-#![allow(dead_code)]
 
 use std::sync::OnceLock;
 
