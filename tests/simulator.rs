@@ -8,7 +8,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use okta_ingest::testkit::keys::{rsa_public_jwk, EcKey, RSA_KID, RSA_PEM};
-use okta_sim::{ClientRegistration, Fault, FaultKind, RateLimitConfig, SimConfig, Simulator};
+use okta_sim::{
+    ClientRegistration, Fault, FaultKind, FleetError, RateLimitConfig, SimConfig, SimFleet,
+    Simulator,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -191,10 +194,14 @@ fn first_url(sim: &Simulator, limit: usize) -> String {
 }
 
 /// Follows next links until an empty page; returns the uuids read and the last next link.
-async fn drain(mut url: String) -> (Vec<String>, String) {
+async fn drain(url: String) -> (Vec<String>, String) {
+    drain_as(url, &ssws()).await
+}
+
+async fn drain_as(mut url: String, authorization: &str) -> (Vec<String>, String) {
     let mut uuids = Vec::new();
     loop {
-        let resp = get(&url, &ssws()).await;
+        let resp = get(&url, authorization).await;
         assert_eq!(resp.status(), 200);
         let next = links(&resp)
             .1
@@ -654,4 +661,96 @@ async fn control_api_appends_events_and_scripts_faults() {
     assert_eq!(log.last().unwrap()["status"], 502);
     assert_eq!(log.last().unwrap()["auth_scheme"], "SSWS");
     sim.shutdown().await;
+}
+
+/// Org `i` of a fleet test: its own seed, API token and (for org 0 only) a small bucket.
+fn fleet_org(i: u64) -> SimConfig {
+    SimConfig {
+        seed: 100 + i,
+        initial_events: 40 + 10 * i as usize,
+        backlog_span: Duration::from_secs(600),
+        ssws_tokens: vec![format!("00org-{i}-token")],
+        rate_limit: (i == 0).then_some(RateLimitConfig {
+            limit: 5,
+            window: Duration::from_secs(60),
+        }),
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_fleet_gives_each_org_its_own_events_credentials_and_rate_limit_bucket() {
+    let fleet = SimFleet::start((0..3).map(fleet_org).collect())
+        .await
+        .unwrap();
+    assert_eq!(fleet.len(), 3);
+    let mut seen = std::collections::HashSet::new();
+    for (i, sim) in fleet.orgs().iter().enumerate() {
+        assert_eq!(fleet.org_index(&sim.base_url()), Some(i));
+        assert_eq!(fleet.org_index(&first_url(sim, 5)), Some(i));
+        let (read, _) = drain_as(first_url(sim, 1000), &format!("SSWS 00org-{i}-token")).await;
+        assert_eq!(read, uuids(&sim.events()), "org {i} serves its own log");
+        assert_eq!(read.len(), 40 + 10 * i);
+        for uuid in read {
+            assert!(seen.insert(uuid), "an event uuid appears in two orgs");
+        }
+    }
+    // Another org's token is refused: credentials are per org.
+    let foreign = get(&first_url(fleet.org(1), 10), "SSWS 00org-0-token").await;
+    assert_eq!(foreign.status(), 401);
+    // Org 0's bucket (5 per window; two requests spent above) runs dry without touching org 1's.
+    let url = first_url(fleet.org(0), 10);
+    let statuses = sequential_statuses(&url, "SSWS 00org-0-token", 4).await;
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let other = get(&first_url(fleet.org(1), 10), "SSWS 00org-1-token").await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.headers()["x-rate-limit-limit"], "1000000");
+    // Events appended to one org show up there only.
+    let appended = fleet.org(2).append_events(3);
+    assert_eq!(fleet.org(2).event_count(), 60 + 3);
+    assert_eq!(fleet.org(1).event_count(), 50);
+    assert!(appended.iter().all(|id| seen.insert(id.clone())));
+    assert_eq!(fleet.org_index("http://127.0.0.1:1"), None);
+    assert_eq!(fleet.org_index("not a url"), None);
+    fleet.shutdown().await;
+}
+
+/// The statuses of `n` sequential GETs of `url`.
+async fn sequential_statuses(url: &str, authorization: &str, n: usize) -> Vec<u16> {
+    let mut statuses = Vec::with_capacity(n);
+    for _ in 0..n {
+        statuses.push(get(url, authorization).await.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_fleet_refuses_orgs_that_share_a_seed_or_ports_past_65535() {
+    let twins = vec![fleet_org(1), fleet_org(2), fleet_org(1)];
+    let err = SimFleet::start(twins).await.err().expect("refused");
+    assert!(matches!(
+        err,
+        FleetError::SharedSeed {
+            first: 0,
+            second: 2,
+            seed: 101
+        }
+    ));
+    assert!(
+        err.to_string().contains("give each org its own seed"),
+        "{err}"
+    );
+    let err = SimFleet::start_on(vec![fleet_org(0), fleet_org(1)], 65535)
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, FleetError::PortRange { .. }), "{err}");
+    let uniform = SimFleet::uniform(4, fleet_org(0)).await.unwrap();
+    let seeds: std::collections::HashSet<String> = uniform
+        .orgs()
+        .iter()
+        .map(|sim| sim.events()[0]["uuid"].to_string())
+        .collect();
+    assert_eq!(seeds.len(), 4, "org i of a uniform fleet has seed + i");
+    uniform.shutdown().await;
 }

@@ -4,6 +4,7 @@
 //! opaque `after` cursor and an ever-present next link, bounded `until` windows), rate-limit
 //! headers and 429s, SSWS and OAuth 2.0 (`private_key_jwt`, DPoP with nonces) credentials, and
 //! scripted or seeded-random faults. A control API under `/__sim/` mirrors [`Simulator`]'s methods.
+//! [`SimFleet`] runs many such orgs at once, one port each.
 
 mod auth;
 mod clock;
@@ -14,6 +15,7 @@ mod dpop;
 mod events;
 mod faults;
 mod filter;
+mod fleet;
 mod json;
 mod ratelimit;
 mod rng;
@@ -34,6 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{ClientRegistration, SimConfig};
 pub use faults::{Fault, FaultKind};
+pub use fleet::{FleetError, SimFleet};
 pub use ratelimit::RateLimitConfig;
 
 use auth::AuthState;

@@ -4,15 +4,19 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
-use okta_sim::{SimConfig, Simulator};
+use okta_sim::{SimConfig, SimFleet};
 
 /// Serves a simulated Okta System Log on 127.0.0.1 until SIGTERM/SIGINT.
 #[derive(Parser)]
 #[command(name = "okta-sim")]
 struct Args {
-    /// Port on 127.0.0.1 (0 picks a free one).
+    /// Port on 127.0.0.1 (0 picks a free one); with --orgs N, the first of N consecutive ports.
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// How many orgs to simulate, each on its own port with its own events, clients and
+    /// rate-limit bucket; org i uses seed + i.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    orgs: u16,
     /// Seed of the generated events (overrides the config file).
     #[arg(long)]
     seed: Option<u64>,
@@ -46,15 +50,23 @@ async fn main() -> anyhow::Result<()> {
     };
     config.seed = args.seed.unwrap_or(config.seed);
     config.initial_events = args.events.unwrap_or(config.initial_events);
-    let sim = Simulator::start_on(config, args.port).await?;
+    let configs = (0..u64::from(args.orgs))
+        .map(|i| SimConfig {
+            seed: config.seed.wrapping_add(i),
+            ..config.clone()
+        })
+        .collect();
+    let fleet = SimFleet::start_on(configs, args.port).await?;
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "okta-sim listening on {}", sim.base_url())?;
+    for sim in fleet.orgs() {
+        writeln!(stdout, "okta-sim listening on {}", sim.base_url())?;
+    }
     stdout.flush()?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    sim.shutdown().await;
+    fleet.shutdown().await;
     Ok(())
 }
