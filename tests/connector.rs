@@ -226,7 +226,8 @@ async fn malformed_page_is_refused_without_moving_the_cursor() {
     rig.poll().await.unwrap();
     let before = rig.store.snapshot(CONNECTOR).unwrap().cursor;
     rig.sim.append_events(100);
-    rig.sim.inject(Fault::MalformedBody, 1);
+    // Retried within the invocation like a 5xx; a failure once the retries run out.
+    rig.sim.inject(Fault::MalformedBody, 6);
     let failed = rig.poll().await.expect_err("malformed body");
     assert!(failed.message.unwrap().contains("malformed"));
     assert_eq!(rig.store.snapshot(CONNECTOR).unwrap().cursor, before);

@@ -738,28 +738,125 @@ async fn foreign_next_link_is_refused() {
 }
 
 #[tokio::test]
-async fn malformed_truncated_and_oversized_bodies_are_refused() {
+async fn malformed_and_truncated_bodies_are_retried_like_server_errors() {
     let fake = Fake::start(FakeState::default()).await;
     fake.script_logs([
         Reply::new(200, r#"{"uuid": "not-an-array"}"#),
         Reply::new(200, r#"[{"uuid": "a", "eventType": "user.sess"#),
         Reply::new(200, "<html>maintenance</html>"),
-        Reply::page(50, "{base}/api/v1/logs?after=1"),
+        Reply::page(5, "{base}/api/v1/logs?after=1"),
     ]);
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    let page = first_page(&client).await.unwrap();
+    assert_eq!(page.events.len(), 5);
+    assert_eq!(fake.log_requests().len(), 4);
+    assert_eq!(client.stats().retries, 3);
+}
+
+#[tokio::test]
+async fn malformed_bodies_past_max_retries_are_a_malformed_response() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs((0..10).map(|_| Reply::new(200, "<html>maintenance</html>")));
+    let options = ClientOptions {
+        max_retries: 2,
+        ..quick_options()
+    };
+    let client = new_client(&fake.ssws_config(), options).unwrap();
+    let err = first_page(&client).await.unwrap_err();
+    assert!(
+        matches!(&err, OktaError::MalformedResponse(m) if m.contains("not a JSON array")),
+        "{err}"
+    );
+    assert!(!err.pauses_connector());
+    assert_eq!(fake.log_requests().len(), 3, "one try and two retries");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_without_retrying() {
+    let fake = Fake::start(FakeState::default()).await;
+    fake.script_logs([Reply::page(50, "{base}/api/v1/logs?after=1")]);
     let options = ClientOptions {
         max_body_bytes: 1024,
         ..quick_options()
     };
     let client = new_client(&fake.ssws_config(), options).unwrap();
-    for _ in 0..4 {
-        let err = first_page(&client).await.unwrap_err();
-        assert!(matches!(err, OktaError::MalformedResponse(_)), "{err}");
-    }
+    let err = first_page(&client).await.unwrap_err();
+    assert!(
+        matches!(&err, OktaError::MalformedResponse(m) if m.contains("cap")),
+        "{err}"
+    );
     assert_eq!(
         fake.log_requests().len(),
-        4,
-        "a malformed page is not retried blindly"
+        1,
+        "the same page would be as large again"
     );
+}
+
+#[tokio::test]
+async fn a_slow_token_renewal_leaves_the_page_request_only_the_time_left() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_tokens([Reply::new(
+        200,
+        r#"{"access_token": "tok-slow", "token_type": "Bearer", "expires_in": 3600}"#,
+    )
+    .delayed(Duration::from_millis(1500))]);
+    // The API stalls far longer than the budget.
+    fake.script_logs([
+        Reply::page(1, "{base}/api/v1/logs?after=1").delayed(Duration::from_secs(30))
+    ]);
+    let options = ClientOptions {
+        request_timeout: Duration::from_secs(20),
+        ..quick_options()
+    };
+    let client = new_client(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+    let started = Instant::now();
+    let err = client
+        .fetch_page(&start_request(), deadline(2))
+        .await
+        .unwrap_err();
+    // Timed from before the token request, the GET would have run until 1.5 s + 2 s.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(3000), "took {elapsed:?}");
+    assert!(
+        matches!(err, OktaError::Transport(_) | OktaError::DeadlineExceeded),
+        "{err}"
+    );
+    assert_eq!(fake.log_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_proxy_error_page_from_the_token_endpoint_is_an_ordinary_failure() {
+    let (fake, key) = oauth_fake(3600, None).await;
+    fake.script_tokens([Reply::new(404, "<html><body>Not Found</body></html>")]);
+    let client = oauth_client(&fake, &key, false);
+    let err = first_page(&client).await.unwrap_err();
+    assert!(matches!(err, OktaError::Http { status: 404, .. }), "{err}");
+    assert!(!err.pauses_connector(), "{err}");
+    // A 408 from the same proxy is retried at once.
+    fake.script_tokens([Reply::new(408, "<html>Request Timeout</html>")]);
+    first_page(&client).await.unwrap();
+    assert_eq!(fake.token_requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_rate_limit_reset_days_ahead_is_probed_again_not_waited_for() {
+    let fake = Fake::start(FakeState::default()).await;
+    let garbled = epoch_secs_from_now(10 * 24 * 3600).to_string();
+    fake.script_logs([
+        Reply::new(429, "")
+            .header("x-rate-limit-limit", "100")
+            .header("x-rate-limit-remaining", "0")
+            .header("x-rate-limit-reset", garbled.clone()),
+        Reply::page(1, "{base}/api/v1/logs?after=1")
+            .header("x-rate-limit-limit", "100")
+            .header("x-rate-limit-remaining", "0")
+            .header("x-rate-limit-reset", garbled),
+    ]);
+    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    first_page(&client).await.unwrap();
+    // The pacer does not wait days for the next page either: it probes.
+    first_page(&client).await.unwrap();
+    assert_eq!(fake.log_requests().len(), 3);
 }
 
 #[tokio::test]

@@ -12,7 +12,6 @@ use url::Url;
 
 use super::auth::Authenticator;
 use super::exchange::{Failure, Refusal};
-use super::link::check_same_origin;
 use super::ratelimit::{pace, Pace};
 use super::stats::{Counters, RequestStats};
 use super::{
@@ -135,10 +134,13 @@ impl OktaClient {
                 }
                 Ok(url)
             }
-            PageRequest::Next(url) => {
-                check_same_origin(url, &self.org)?;
-                Ok(url.clone())
-            }
+            // Links from responses were checked on arrival; a stored cursor on another
+            // origin means the org URL changed since it was written.
+            PageRequest::Next(url) if url.origin() == self.org.origin() => Ok(url.clone()),
+            PageRequest::Next(url) => Err(OktaError::CursorOnOtherOrg {
+                cursor_origin: url.origin().ascii_serialization(),
+                org: self.org.to_string(),
+            }),
         }
     }
 
@@ -369,10 +371,21 @@ mod tests {
             ours
         );
         let foreign = Url::parse("https://other.okta.com/api/v1/logs?after=1").unwrap();
-        assert!(matches!(
-            client.page_url(&PageRequest::Next(foreign)),
-            Err(OktaError::ForeignNextLink { .. })
-        ));
+        let err = client.page_url(&PageRequest::Next(foreign)).unwrap_err();
+        assert!(
+            matches!(&err, OktaError::CursorOnOtherOrg { cursor_origin, org }
+                if cursor_origin == "https://other.okta.com" && org == "https://acme.okta.com"),
+            "{err}"
+        );
+        let message = err.to_string();
+        for step in [
+            "put its URL back in the secret",
+            "remove the `cursor` attribute",
+            "`resume`",
+            "Org URL changed",
+        ] {
+            assert!(message.contains(step), "{message}");
+        }
     }
 
     #[test]

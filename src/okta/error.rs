@@ -37,6 +37,17 @@ pub enum OktaError {
     MalformedResponse(String),
     #[error("refused next link {link}: its origin differs from the org URL {org}")]
     ForeignNextLink { link: String, org: String },
+    /// The stored cursor was written while the secret named another org URL. Following it
+    /// would send the credentials elsewhere, and nothing retried will change it.
+    #[error(
+        "the stored cursor reads {cursor_origin} but the secret names the org {org}: the org URL \
+         was changed. To keep reading the old org, put its URL back in the secret. To read {org} \
+         from now on, remove the `cursor` attribute of the live cursor item (and of the \
+         `#backfill` item if it holds one), then `resume`: the next poll restarts 5 minutes \
+         before the newest event delivered, and a `backfill` reads any earlier history of the \
+         new org (docs/operations.md, \"Org URL changed\")"
+    )]
+    CursorOnOtherOrg { cursor_origin: String, org: String },
 }
 
 impl OktaError {
@@ -49,14 +60,14 @@ impl OktaError {
         )
     }
 
-    /// Whether repeating the same request may succeed: an outage, throttling, a broken
-    /// connection, or a DPoP nonce that rotated again (a race with Okta, not bad credentials).
+    /// Whether repeating the same request may succeed: an outage, throttling, a request
+    /// timeout, a broken connection, or a DPoP nonce that rotated again (a race with Okta, not bad credentials).
     /// The one rule for API pages and token requests alike.
     pub fn is_transient(&self) -> bool {
         match self {
             OktaError::Transport(_) => true,
             OktaError::Http { status, code, .. } => {
-                *status >= 500 || *status == 429 || code == USE_DPOP_NONCE
+                *status >= 500 || *status == 429 || *status == 408 || code == USE_DPOP_NONCE
             }
             _ => false,
         }

@@ -57,12 +57,16 @@ struct OktaErrorBody {
 
 impl OktaClient {
     pub(super) async fn attempt(&self, url: &Url, deadline: Instant) -> Result<Page, Failure> {
-        let now = Instant::now();
-        if now >= deadline {
+        if Instant::now() >= deadline {
             return Err(Failure::Fatal(OktaError::DeadlineExceeded));
         }
         let auth = self.auth.authorize("GET", url, deadline).await?;
-        let response = self.send(url, &auth, deadline - now).await?;
+        // Measured after authorize: a slow token renewal must not stretch the GET past the deadline.
+        let time_left = deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            return Err(Failure::Fatal(OktaError::DeadlineExceeded));
+        }
+        let response = self.send(url, &auth, time_left).await?;
         let status = response.status();
         let rate_limit = parse_rate_limit(response.headers());
         if let Some(status) = rate_limit {
@@ -71,7 +75,9 @@ impl OktaClient {
         if status.is_success() {
             let headers = response.headers().clone();
             let body = self.read_body(response).await?;
-            let events = parse_events(&body).map_err(Failure::Fatal)?;
+            // A complete answer that is no event array (a proxy's error page, a corrupted
+            // body) is likely gone on the next try: retried like a 5xx.
+            let events = parse_events(&body).map_err(Failure::Transient)?;
             let next = next_link(&headers, &self.org).map_err(Failure::Fatal)?;
             return Ok(Page {
                 events,
@@ -164,8 +170,7 @@ impl OktaClient {
                 "{summary} (is the org URL {} right?)",
                 self.org
             ))),
-            500..=599 => Failure::Transient(http(summary)),
-            _ => Failure::Fatal(http(summary)),
+            _ => Failure::from(http(summary)),
         }
     }
 

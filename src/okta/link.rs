@@ -29,7 +29,7 @@ pub(crate) fn next_link(headers: &HeaderMap, org: &OrgUrl) -> Result<Option<Url>
     Ok(None)
 }
 
-pub(crate) fn check_same_origin(url: &Url, org: &OrgUrl) -> Result<(), OktaError> {
+fn check_same_origin(url: &Url, org: &OrgUrl) -> Result<(), OktaError> {
     if url.origin() == org.origin() {
         Ok(())
     } else {

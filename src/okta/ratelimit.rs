@@ -18,6 +18,16 @@ pub(crate) const STALE_RESET_WAIT: Duration = Duration::from_secs(1);
 /// Longest Retry-After taken at face value; a hostile or garbled value must not overflow time math.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// Okta's rate-limit windows last a minute or less: a reset further ahead than this is
+/// garbled (a broken proxy, a clock gone wrong) and is not waited for; the next request
+/// probes where the window really is.
+pub(crate) const MAX_RESET_AHEAD: Duration = Duration::from_secs(3600);
+
+/// Whether `reset` lies so far ahead that no Okta window could end there.
+fn garbled(reset: OffsetDateTime, now: OffsetDateTime) -> bool {
+    Duration::try_from(reset - now).is_ok_and(|ahead| ahead > MAX_RESET_AHEAD)
+}
+
 /// Reads X-Rate-Limit-Limit/-Remaining/-Reset. Missing or garbled headers give `None`:
 /// pacing then simply does not hold requests back.
 pub(crate) fn parse_rate_limit(headers: &HeaderMap) -> Option<RateLimitStatus> {
@@ -53,7 +63,7 @@ pub(crate) fn pace(
     let Some(status) = last else {
         return Pace::Go;
     };
-    if status.reset <= now {
+    if status.reset <= now || garbled(status.reset, now) {
         return Pace::Go;
     }
     let others = (f64::from(status.limit) * (1.0 - share.clamp(0.0, 1.0))).ceil() as u32;
@@ -66,14 +76,15 @@ pub(crate) fn pace(
 
 /// How long a 429 asks us to wait: until X-Rate-Limit-Reset (plus a margin), else Retry-After
 /// seconds (clamped), else a short pause when the reset already passed.
-/// `None` when neither says anything usable (the caller then backs off exponentially).
+/// `None` when neither says anything usable, a garbled reset included (the caller then backs
+/// off exponentially, probing again within its retry budget).
 pub(crate) fn throttle_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
     let reset = headers
         .get("x-rate-limit-reset")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .and_then(|v| OffsetDateTime::from_unix_timestamp(v).ok());
-    if let Some(reset) = reset.filter(|r| *r > now) {
+    if let Some(reset) = reset.filter(|r| *r > now && !garbled(*r, now)) {
         return Some(until(reset, now));
     }
     let retry_after = headers
@@ -82,7 +93,7 @@ pub(crate) fn throttle_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|secs| *secs > 0)
         .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
-    retry_after.or(reset.map(|_| STALE_RESET_WAIT))
+    retry_after.or(reset.filter(|r| *r <= now).map(|_| STALE_RESET_WAIT))
 }
 
 /// Time until `reset`, plus the skew margin.
@@ -233,6 +244,44 @@ mod tests {
             ("x-rate-limit-reset", "999"),
         ]);
         assert_eq!(throttle_wait(&stale, at(1_000)), Some(STALE_RESET_WAIT));
+    }
+
+    #[test]
+    fn a_reset_more_than_an_hour_ahead_is_garbled_and_not_waited_for() {
+        let now = at(1_000_000);
+        let status = |reset: i64| RateLimitStatus {
+            limit: 100,
+            remaining: 0,
+            reset: at(reset),
+        };
+        // An hour ahead is still believed (waited for, then the deadline decides).
+        assert_eq!(
+            pace(Some(&status(1_003_600)), 0.5, 0, now),
+            Pace::WaitFor(Duration::from_secs(3600) + RESET_MARGIN)
+        );
+        // Beyond it, pacing probes instead of refusing every run until the connector pauses.
+        assert_eq!(pace(Some(&status(1_003_601)), 0.5, 0, now), Pace::Go);
+        assert_eq!(
+            pace(Some(&status(i64::from(i32::MAX))), 0.5, 0, now),
+            Pace::Go
+        );
+
+        let garbled_429 = headers(&[
+            ("x-rate-limit-limit", "100"),
+            ("x-rate-limit-remaining", "0"),
+            ("x-rate-limit-reset", "99999999999"),
+        ]);
+        assert_eq!(
+            throttle_wait(&garbled_429, now),
+            None,
+            "backs off and probes"
+        );
+        let with_retry_after =
+            headers(&[("x-rate-limit-reset", "99999999999"), ("retry-after", "3")]);
+        assert_eq!(
+            throttle_wait(&with_retry_after, now),
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]

@@ -251,7 +251,12 @@ impl OAuthAuth {
                     }
                 }
             }
-            return Err(classify_token_error(status.as_u16(), code, description));
+            return Err(classify_token_error(
+                status.as_u16(),
+                code,
+                description,
+                self.dpop.is_some(),
+            ));
         }
     }
 
@@ -283,18 +288,19 @@ impl OAuthAuth {
         key_index: usize,
         deadline: Instant,
     ) -> Result<(reqwest::StatusCode, Option<String>, Vec<u8>), TokenFailure> {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(TokenFailure::Other(OktaError::DeadlineExceeded));
-        }
         let wall_now = OffsetDateTime::now_utc();
         let form = self
             .token_form(key_index, wall_now)
             .map_err(TokenFailure::Other)?;
+        // Measured after signing (RSA can take a while), just before sending.
+        let time_left = deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            return Err(TokenFailure::Other(OktaError::DeadlineExceeded));
+        }
         let mut request = self
             .http
             .post(self.token_url.clone())
-            .timeout(self.request_timeout.min(deadline - now))
+            .timeout(self.request_timeout.min(time_left))
             .header(reqwest::header::ACCEPT, "application/json")
             .header(
                 reqwest::header::CONTENT_TYPE,
@@ -377,38 +383,66 @@ fn check_token_type(token_type: Option<&str>, dpop: bool) -> Result<(), OktaErro
     }
 }
 
-fn classify_token_error(status: u16, code: String, description: String) -> TokenFailure {
-    if code == USE_DPOP_NONCE {
-        // The nonce changed again after our one retry: a race, retried with backoff.
-        return TokenFailure::Other(OktaError::Http {
-            status,
-            code,
-            summary: "the token endpoint changed its DPoP nonce again".into(),
-        });
-    }
-    if status >= 500 || status == 429 {
-        return TokenFailure::Other(OktaError::Http {
-            status,
-            code,
-            summary: format!("token endpoint unavailable: {description}"),
-        });
-    }
+/// Sorts a refused token request. Only refusals that retrying cannot heal are
+/// [`OktaError::AuthRejected`] or [`OktaError::Forbidden`] (the connector pauses at once); any
+/// other answer (a proxy's HTML 404 or 408, `invalid_dpop_proof` after clock skew, an unknown
+/// code) is an ordinary failure that the failure count judges over several runs.
+fn classify_token_error(
+    status: u16,
+    code: String,
+    description: String,
+    sent_dpop_proof: bool,
+) -> TokenFailure {
+    let detail = |fallback: &str| {
+        if description.is_empty() {
+            format!("{fallback} (HTTP {status})")
+        } else {
+            description.clone()
+        }
+    };
     match code.as_str() {
+        // The nonce changed again after our one retry: a race, retried with backoff.
+        USE_DPOP_NONCE => TokenFailure::Other(OktaError::Http {
+            status,
+            summary: "the token endpoint changed its DPoP nonce again".into(),
+            code,
+        }),
+        // Unknown client, unregistered or inactive key, deactivated app: the next key may work.
         "invalid_client" => TokenFailure::InvalidClient(OktaError::AuthRejected {
             summary: format!(
-                "{description} (check the client ID and that the private key is registered and active on the service app)"
+                "{} (check the client ID and that the private key is registered and active on the service app)",
+                detail("the client was refused")
+            ),
+            code,
+        }),
+        "unauthorized_client" => TokenFailure::Other(OktaError::AuthRejected {
+            summary: format!(
+                "{} (allow the Client Credentials grant on the service app)",
+                detail("the client may not use this grant")
             ),
             code,
         }),
         "invalid_scope" => TokenFailure::Other(OktaError::Forbidden {
-            summary: format!("{description} (grant okta.logs.read to the service app)"),
+            summary: format!(
+                "{} (grant okta.logs.read to the service app)",
+                detail("the scope was refused")
+            ),
             code,
         }),
-        _ => TokenFailure::Other(OktaError::AuthRejected {
-            summary: if description.is_empty() {
-                format!("the token endpoint answered HTTP {status}")
+        // Without a proof this is the app requiring DPoP, which no retry changes.
+        "invalid_dpop_proof" if !sent_dpop_proof => TokenFailure::Other(OktaError::AuthRejected {
+            summary: format!(
+                "{} (the service app requires DPoP; set \"dpop\": true)",
+                detail("a DPoP proof is required")
+            ),
+            code,
+        }),
+        _ => TokenFailure::Other(OktaError::Http {
+            status,
+            summary: if status >= 500 || status == 429 {
+                format!("token endpoint unavailable: {description}")
             } else {
-                description
+                format!("the token endpoint refused the request: {}", detail("no explanation given"))
             },
             code,
         }),
@@ -437,48 +471,71 @@ mod tests {
         }
     }
 
-    #[test]
-    fn token_errors_map_to_rotation_auth_rejection_forbidden_or_transient() {
-        let (rotate, error) = kind(classify_token_error(
-            401,
-            "invalid_client".into(),
-            "bad key".into(),
-        ));
-        assert!(rotate);
-        assert!(matches!(error, OktaError::AuthRejected { .. }));
+    fn classify(status: u16, code: &str, description: &str, sent_proof: bool) -> (bool, OktaError) {
+        kind(classify_token_error(
+            status,
+            code.into(),
+            description.into(),
+            sent_proof,
+        ))
+    }
 
-        let (rotate, error) = kind(classify_token_error(
-            400,
-            "invalid_scope".into(),
-            "nope".into(),
-        ));
+    #[test]
+    fn refusals_retrying_cannot_heal_pause_at_once() {
+        let (rotate, error) = classify(401, "invalid_client", "bad key", false);
+        assert!(rotate, "the next key may be accepted");
+        assert!(matches!(error, OktaError::AuthRejected { .. }));
+        assert!(error.pauses_connector());
+
+        let (rotate, error) = classify(400, "invalid_scope", "nope", false);
         assert!(!rotate);
+        assert!(matches!(error, OktaError::Forbidden { .. }), "{error}");
         assert!(
             error.to_string().contains("grant okta.logs.read"),
             "{error}"
         );
 
-        for code in ["unauthorized_client", "invalid_grant", "access_denied"] {
-            let (rotate, error) = kind(classify_token_error(400, code.into(), "x".into()));
-            assert!(!rotate);
-            assert!(matches!(error, OktaError::AuthRejected { .. }), "{code}");
-        }
+        let (rotate, error) = classify(400, "unauthorized_client", "x", false);
+        assert!(!rotate);
+        assert!(error.pauses_connector(), "{error}");
+        assert!(error.to_string().contains("Client Credentials"), "{error}");
 
-        let (_, error) = kind(classify_token_error(
-            503,
-            "unknown_error".into(),
-            String::new(),
-        ));
+        // No proof sent: the app requires DPoP and the configuration says otherwise.
+        let (_, error) = classify(400, "invalid_dpop_proof", "proof missing", false);
+        assert!(error.pauses_connector(), "{error}");
+        assert!(error.to_string().contains("\"dpop\": true"), "{error}");
+    }
+
+    #[test]
+    fn other_token_endpoint_refusals_are_ordinary_failures() {
+        for (status, code, sent_proof) in [
+            // A proof was sent and refused: clock skew, a replayed jti; may pass next run.
+            (400, "invalid_dpop_proof", true),
+            // A proxy's HTML error pages carry no OAuth code.
+            (404, "unknown_error", false),
+            (408, "unknown_error", false),
+            (400, "invalid_grant", false),
+            (403, "access_denied", false),
+            (400, "invalid_request", false),
+        ] {
+            let (rotate, error) = classify(status, code, "", sent_proof);
+            assert!(!rotate, "{code}");
+            assert!(
+                matches!(error, OktaError::Http { status: s, .. } if s == status),
+                "{code}: {error}"
+            );
+            assert!(!error.pauses_connector(), "{code}: {error}");
+        }
+        let (_, error) = classify(408, "unknown_error", "", false);
+        assert!(error.is_transient(), "a 408 is retried within the run");
+        let (_, error) = classify(503, "unknown_error", "", false);
         assert!(matches!(error, OktaError::Http { status: 503, .. }));
+        assert!(error.is_transient());
     }
 
     #[test]
     fn repeated_use_dpop_nonce_is_transient_not_auth_rejected() {
-        let (rotate, error) = kind(classify_token_error(
-            400,
-            "use_dpop_nonce".into(),
-            "nonce required".into(),
-        ));
+        let (rotate, error) = classify(400, "use_dpop_nonce", "nonce required", true);
         assert!(!rotate);
         assert!(error.is_transient(), "{error}");
         assert!(!error.pauses_connector(), "{error}");
