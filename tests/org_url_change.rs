@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use okta_ingest::invocation::Action;
 use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
-use okta_ingest::sim::Simulator;
+use okta_sim::Simulator;
 use support::rig::{sim_config, ssws_secret, test_settings, Rig, CONNECTOR};
 
 /// The uuids of `sim` the connector must publish.
