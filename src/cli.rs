@@ -14,7 +14,7 @@ use crate::cursor::file::FileCursorStore;
 use crate::drain::{Formatted, Normalized, RecordFormat};
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Exclusion, Normalizer};
-use crate::okta::MAX_PAGE_LIMIT;
+use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
 use crate::secrets::file::FileSecretSource;
 use crate::settings::RunSettings;
 use crate::sink::file::FileSink;
@@ -76,6 +76,19 @@ struct Common {
     /// Minutes the first poll looks back.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=129_600))]
     lookback_minutes: u64,
+    /// Share of the org's System Log rate limit to use, in (0, 1] (as the Lambda's RATE_SHARE).
+    #[arg(long, env = "RATE_SHARE", default_value_t = ClientOptions::default().rate_share, value_parser = parse_share)]
+    rate_share: f64,
+    /// Requests per rate-limit window left unused beyond the other clients' part.
+    #[arg(long, env = "RATE_RESERVE", default_value_t = ClientOptions::default().rate_reserve)]
+    rate_reserve: u32,
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!("{text:?} is not a fraction in (0, 1], e.g. 0.5")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -148,6 +161,8 @@ async fn execute(command: Command) -> Result<Summary, String> {
         ..RunSettings::default()
     };
     settings.drain.page_limit = common.limit;
+    settings.okta.rate_share = common.rate_share;
+    settings.okta.rate_reserve = common.rate_reserve;
     settings.drain.lookback = Duration::from_secs(common.lookback_minutes * 60);
     let secrets = FileSecretSource::new(common.config.clone());
     let (store, sink, format): (_, _, Arc<dyn RecordFormat>) = match output {
@@ -230,4 +245,34 @@ fn print_summary(summary: &Summary) {
         "{}",
         serde_json::to_string_pretty(summary).unwrap_or_default()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common(args: &[&str]) -> Result<Common, clap::Error> {
+        let mut argv = vec!["okta-ingest", "test-connection", "--config", "c.json"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::TestConnection { common } => Ok(common),
+            _ => unreachable!("parsed test-connection"),
+        }
+    }
+
+    #[test]
+    fn the_rate_share_and_reserve_default_to_the_lambdas_and_can_be_set() {
+        // RATE_SHARE / RATE_RESERVE in the environment would override the defaults.
+        if std::env::var_os("RATE_SHARE").is_none() && std::env::var_os("RATE_RESERVE").is_none() {
+            let defaults = common(&[]).unwrap();
+            assert_eq!(defaults.rate_share, ClientOptions::default().rate_share);
+            assert_eq!(defaults.rate_reserve, 0);
+        }
+        let set = common(&["--rate-share", "0.8", "--rate-reserve", "3"]).unwrap();
+        assert_eq!((set.rate_share, set.rate_reserve), (0.8, 3));
+        for bad in ["0", "1.5", "half"] {
+            let err = common(&["--rate-share", bad]).err().expect(bad).to_string();
+            assert!(err.contains("not a fraction in (0, 1]"), "{bad}: {err}");
+        }
+    }
 }

@@ -96,6 +96,9 @@ impl Settings {
                 rate_share: env
                     .fraction("RATE_SHARE")?
                     .unwrap_or(defaults.okta.rate_share),
+                rate_reserve: env
+                    .number("RATE_RESERVE", 0..=100_000)?
+                    .map_or(defaults.okta.rate_reserve, |n| n as u32),
                 ..defaults.okta.clone()
             },
             secret_cache_ttl: env

@@ -594,7 +594,7 @@ async fn forbidden_403_and_not_found_404_are_typed_and_not_retried() {
 }
 
 #[tokio::test]
-async fn throttled_request_waits_until_a_margin_past_the_reset_header() {
+async fn throttled_request_waits_until_the_reset_header_plus_the_measured_margin() {
     let fake = Fake::start(FakeState::default()).await;
     let reset = epoch_secs_from_now(2);
     fake.script_logs([Reply::new(429, r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#)
@@ -608,10 +608,11 @@ async fn throttled_request_waits_until_a_margin_past_the_reset_header() {
     let requests = fake.log_requests();
     assert_eq!(requests.len(), 2);
     let retried_at = requests[1].at.duration_since(UNIX_EPOCH).unwrap();
-    // A second past the reset: Okta's window may roll a little later than our clock says.
+    // Past the reset by a margin measured from the answer's Date header (the fake's clock is
+    // ours), not a whole extra second; the pacer's unit tests check the margin itself.
     assert!(
-        retried_at >= Duration::from_secs(reset + 1),
-        "retried before the reset plus the skew margin"
+        retried_at >= Duration::from_secs(reset),
+        "retried before the reset"
     );
     let waited = requests[1].at.duration_since(requests[0].at).unwrap();
     assert!(

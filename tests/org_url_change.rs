@@ -9,25 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use okta_ingest::invocation::Action;
-use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
-use okta_sim::Simulator;
 use support::rig::{sim_config, ssws_secret, test_settings, Rig, CONNECTOR};
-
-/// The uuids of `sim` the connector must publish.
-fn expected_ids(sim: &Simulator) -> BTreeSet<String> {
-    let normalizer = Normalizer::new(NormalizerConfig {
-        org: "127.0.0.1".into(),
-        connector_id: CONNECTOR.into(),
-        policy: CatalogPolicy::Catalog,
-        include_raw: false,
-    });
-    let now = time::OffsetDateTime::now_utc();
-    sim.events()
-        .iter()
-        .filter_map(|event| normalizer.normalize(&event.to_string(), now).ok())
-        .map(|record| record.event_id)
-        .collect()
-}
 
 #[tokio::test]
 async fn a_cursor_of_the_old_org_fails_naming_the_fix_and_the_procedure_reads_the_new_org() {
@@ -39,13 +21,14 @@ async fn a_cursor_of_the_old_org_fails_naming_the_fix_and_the_procedure_reads_th
     let before = rig.store.snapshot(CONNECTOR).unwrap();
     let old_org_requests = rig.sim.requests().len();
 
-    let new_org = Simulator::start(sim_config(200, 42)).await.unwrap();
-    rig.secrets.set(CONNECTOR, &ssws_secret(&new_org));
+    // Another org (its own rig, used only for its simulator and the events it expects).
+    let new_org = Rig::start(sim_config(200, 42)).await;
+    rig.secrets.set(CONNECTOR, &ssws_secret(&new_org.sim));
     let failed = rig.poll().await.expect_err("the cursor reads the old org");
     let message = failed.message.clone().unwrap();
     for part in [
         rig.sim.base_url().as_str(),
-        new_org.base_url().as_str(),
+        new_org.sim.base_url().as_str(),
         "put its URL back in the secret",
         "remove the `cursor` attribute",
         "`resume`",
@@ -65,7 +48,7 @@ async fn a_cursor_of_the_old_org_fails_naming_the_fix_and_the_procedure_reads_th
         old_org_requests,
         "the new org's credentials never went to the old org"
     );
-    assert!(new_org.requests().is_empty());
+    assert!(new_org.sim.requests().is_empty());
 
     // The procedure: remove the live item's cursor, then resume.
     let mut edited = item;
@@ -78,7 +61,8 @@ async fn a_cursor_of_the_old_org_fails_naming_the_fix_and_the_procedure_reads_th
     assert!(restarted.drain.as_ref().unwrap().caught_up, "{restarted:?}");
 
     let delivered: BTreeSet<String> = rig.sink.records().into_iter().map(|r| r.event_id).collect();
-    let missing: Vec<_> = expected_ids(&new_org)
+    let missing: Vec<_> = new_org
+        .expected_ids()
         .difference(&delivered)
         .cloned()
         .collect();
@@ -87,6 +71,6 @@ async fn a_cursor_of_the_old_org_fails_naming_the_fix_and_the_procedure_reads_th
     assert!(item
         .cursor
         .as_deref()
-        .is_some_and(|c| c.starts_with(&new_org.base_url())));
+        .is_some_and(|c| c.starts_with(&new_org.sim.base_url())));
     assert_eq!(item.consecutive_failures, 0);
 }

@@ -1,7 +1,7 @@
 //! `OktaClient`: the real [`LogSource`], reading `GET /api/v1/logs` over HTTPS with paging,
 //! rate-limit pacing and retries inside the caller's deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use url::Url;
 
 use super::auth::Authenticator;
 use super::exchange::{Failure, Refusal};
-use super::ratelimit::{pace, Pace};
+use super::pacer::{Pace, Pacer};
 use super::stats::{Counters, RequestStats};
 use super::{
     ConnectionReport, Credentials, LogSource, OktaError, OrgUrl, Page, PageRequest, MAX_PAGE_LIMIT,
@@ -25,9 +25,11 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Larger response bodies are refused (a 1000-event page is a few MiB).
     pub max_body_bytes: usize,
-    /// Fraction of X-Rate-Limit-Limit this connector may use before waiting for the reset.
+    /// Fraction of X-Rate-Limit-Limit this connector may use per window before waiting for
+    /// the reset (`RATE_SHARE`).
     pub rate_share: f64,
-    /// Requests kept unused beyond the others' share, so the org never hits the wall because of us.
+    /// Requests per window left unused on top of the other clients' part (`RATE_RESERVE`);
+    /// 0 uses the whole share.
     pub rate_reserve: u32,
     /// First delay of the exponential backoff after a 5xx, timeout or broken connection.
     pub backoff_base: Duration,
@@ -46,7 +48,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 32 * 1024 * 1024,
             rate_share: 0.5,
-            rate_reserve: 2,
+            rate_reserve: 0,
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             max_retries: 5,
@@ -64,6 +66,8 @@ pub struct OktaClient {
     pub(super) auth: Authenticator,
     pub(super) options: ClientOptions,
     pub(super) counters: Arc<Counters>,
+    /// This connector's use of the current rate-limit window.
+    pub(super) pacer: Mutex<Pacer>,
 }
 
 impl std::fmt::Debug for OktaClient {
@@ -111,6 +115,7 @@ impl OktaClient {
             auth,
             options,
             counters,
+            pacer: Mutex::default(),
         })
     }
 
@@ -261,13 +266,12 @@ impl OktaClient {
 
     /// Waits when this connector already used its share of the rate-limit window.
     async fn pace(&self, deadline: Instant) -> Result<(), OktaError> {
-        let last = self.counters.rate_limit();
-        match pace(
-            last.as_ref(),
+        let decision = self.pacer().decide(
             self.options.rate_share,
             self.options.rate_reserve,
             OffsetDateTime::now_utc(),
-        ) {
+        );
+        match decision {
             Pace::Go => Ok(()),
             Pace::WaitFor(wait) => {
                 if wait > deadline.saturating_duration_since(Instant::now()) {
@@ -281,6 +285,10 @@ impl OktaClient {
                 Ok(())
             }
         }
+    }
+
+    pub(super) fn pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {
+        self.pacer.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

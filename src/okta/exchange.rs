@@ -14,7 +14,7 @@ use super::body::read_small_body;
 use super::client::OktaClient;
 use super::link::next_link;
 use super::ratelimit::{parse_rate_limit, throttle_wait};
-use super::{OktaError, Page};
+use super::{OktaError, Page, RateLimitStatus};
 
 /// How one attempt went, and so what the retry loop does next.
 pub(super) enum Failure {
@@ -69,9 +69,7 @@ impl OktaClient {
         let response = self.send(url, &auth, time_left).await?;
         let status = response.status();
         let rate_limit = parse_rate_limit(response.headers());
-        if let Some(status) = rate_limit {
-            self.counters.set_rate_limit(status);
-        }
+        self.observe_bucket(response.headers(), status, rate_limit);
         if status.is_success() {
             let headers = response.headers().clone();
             let body = self.read_body(response).await?;
@@ -128,6 +126,31 @@ impl OktaClient {
         Ok(response)
     }
 
+    /// Feeds the pacer: the window's headers (a 429 is not counted by the bucket) and the
+    /// answer's `Date`, which tells how far Okta's clock is from ours.
+    fn observe_bucket(
+        &self,
+        headers: &HeaderMap,
+        status: StatusCode,
+        rate_limit: Option<RateLimitStatus>,
+    ) {
+        let now = OffsetDateTime::now_utc();
+        let mut pacer = self.pacer();
+        if let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        {
+            pacer.observe_date(OffsetDateTime::from(date), now);
+        }
+        if let Some(rate_limit) = rate_limit {
+            self.counters.set_rate_limit(rate_limit);
+            if status != StatusCode::TOO_MANY_REQUESTS {
+                pacer.observe(rate_limit, now);
+            }
+        }
+    }
+
     fn classify_status(
         &self,
         status: StatusCode,
@@ -144,8 +167,9 @@ impl OktaClient {
         match status.as_u16() {
             429 => {
                 self.counters.throttled();
+                let margin = self.pacer().reset_margin();
                 Failure::Throttled(
-                    throttle_wait(headers, OffsetDateTime::now_utc()),
+                    throttle_wait(headers, OffsetDateTime::now_utc(), margin),
                     OktaError::RateLimited,
                 )
             }

@@ -1,4 +1,4 @@
-//! Okta's X-Rate-Limit-* headers and the pacing decisions made from them.
+//! Okta's X-Rate-Limit-* headers, and how long a 429 asks us to wait.
 
 use std::time::Duration;
 
@@ -6,10 +6,6 @@ use reqwest::header::HeaderMap;
 use time::OffsetDateTime;
 
 use super::RateLimitStatus;
-
-/// Added to waits computed from X-Rate-Limit-Reset: it is whole seconds by Okta's clock, so
-/// waiting exactly until it can land the next request just before the window rolls (clock skew).
-pub(crate) const RESET_MARGIN: Duration = Duration::from_secs(1);
 
 /// Wait after a 429 whose reset already passed (by our clock) and that gives no Retry-After:
 /// the window is about to roll, so a short pause beats burning retries on exponential backoff.
@@ -24,7 +20,7 @@ pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub(crate) const MAX_RESET_AHEAD: Duration = Duration::from_secs(3600);
 
 /// Whether `reset` lies so far ahead that no Okta window could end there.
-fn garbled(reset: OffsetDateTime, now: OffsetDateTime) -> bool {
+pub(crate) fn garbled(reset: OffsetDateTime, now: OffsetDateTime) -> bool {
     Duration::try_from(reset - now).is_ok_and(|ahead| ahead > MAX_RESET_AHEAD)
 }
 
@@ -43,49 +39,26 @@ pub(crate) fn parse_rate_limit(headers: &HeaderMap) -> Option<RateLimitStatus> {
     })
 }
 
-/// What to do before the next request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pace {
-    Go,
-    /// This connector used its share of the current window: wait for the window to reset.
-    WaitFor(Duration),
-}
-
-/// Decides whether the next request fits in this connector's share of the bucket.
-/// The share is the fraction of `limit` this app may use (Okta gives an app 50% by default and
-/// logs a violation when it takes all of it); `reserve` keeps a few more requests untouched.
-pub(crate) fn pace(
-    last: Option<&RateLimitStatus>,
-    share: f64,
-    reserve: u32,
-    now: OffsetDateTime,
-) -> Pace {
-    let Some(status) = last else {
-        return Pace::Go;
-    };
-    if status.reset <= now || garbled(status.reset, now) {
-        return Pace::Go;
-    }
-    let others = (f64::from(status.limit) * (1.0 - share.clamp(0.0, 1.0))).ceil() as u32;
-    if status.remaining <= others.saturating_add(reserve) {
-        Pace::WaitFor(until(status.reset, now))
-    } else {
-        Pace::Go
-    }
-}
-
-/// How long a 429 asks us to wait: until X-Rate-Limit-Reset (plus a margin), else Retry-After
+/// How long a 429 asks us to wait: until X-Rate-Limit-Reset (plus `margin` for clock skew), else Retry-After
 /// seconds (clamped), else a short pause when the reset already passed.
 /// `None` when neither says anything usable, a garbled reset included (the caller then backs
 /// off exponentially, probing again within its retry budget).
-pub(crate) fn throttle_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+pub(crate) fn throttle_wait(
+    headers: &HeaderMap,
+    now: OffsetDateTime,
+    margin: Duration,
+) -> Option<Duration> {
     let reset = headers
         .get("x-rate-limit-reset")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .and_then(|v| OffsetDateTime::from_unix_timestamp(v).ok());
     if let Some(reset) = reset.filter(|r| *r > now && !garbled(*r, now)) {
-        return Some(until(reset, now));
+        return Some(
+            Duration::try_from(reset - now)
+                .unwrap_or(Duration::ZERO)
+                .saturating_add(margin),
+        );
     }
     let retry_after = headers
         .get(reqwest::header::RETRY_AFTER)
@@ -94,13 +67,6 @@ pub(crate) fn throttle_wait(headers: &HeaderMap, now: OffsetDateTime) -> Option<
         .filter(|secs| *secs > 0)
         .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     retry_after.or(reset.filter(|r| *r <= now).map(|_| STALE_RESET_WAIT))
-}
-
-/// Time until `reset`, plus the skew margin.
-fn until(reset: OffsetDateTime, now: OffsetDateTime) -> Duration {
-    Duration::try_from(reset - now)
-        .unwrap_or(Duration::ZERO)
-        .saturating_add(RESET_MARGIN)
 }
 
 #[cfg(test)]
@@ -115,6 +81,8 @@ mod tests {
         }
         map
     }
+
+    const MARGIN: Duration = Duration::from_secs(1);
 
     fn at(secs: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(secs).unwrap()
@@ -162,39 +130,6 @@ mod tests {
     }
 
     #[test]
-    fn pacing_goes_while_within_share_and_waits_for_reset_once_used() {
-        let now = at(1_000);
-        let status = |remaining| RateLimitStatus {
-            limit: 100,
-            remaining,
-            reset: at(1_030),
-        };
-        assert_eq!(pace(None, 0.5, 0, now), Pace::Go);
-        assert_eq!(pace(Some(&status(51)), 0.5, 0, now), Pace::Go);
-        assert_eq!(
-            pace(Some(&status(50)), 0.5, 0, now),
-            Pace::WaitFor(Duration::from_secs(31))
-        );
-        // The reserve holds a few more requests back.
-        assert_eq!(
-            pace(Some(&status(52)), 0.5, 2, now),
-            Pace::WaitFor(Duration::from_secs(31))
-        );
-        // A full share may use the whole bucket.
-        assert_eq!(pace(Some(&status(1)), 1.0, 0, now), Pace::Go);
-    }
-
-    #[test]
-    fn pacing_ignores_a_window_that_already_reset() {
-        let status = RateLimitStatus {
-            limit: 100,
-            remaining: 0,
-            reset: at(990),
-        };
-        assert_eq!(pace(Some(&status), 0.5, 0, at(1_000)), Pace::Go);
-    }
-
-    #[test]
     fn throttle_waits_for_reset_plus_margin_then_retry_after() {
         let now = at(1_000);
         let with_reset = headers(&[
@@ -204,35 +139,22 @@ mod tests {
             ("retry-after", "2"),
         ]);
         assert_eq!(
-            throttle_wait(&with_reset, now),
+            throttle_wait(&with_reset, now, MARGIN),
             Some(Duration::from_secs(8))
         );
         let reset_only = headers(&[("x-rate-limit-reset", "1003")]);
         assert_eq!(
-            throttle_wait(&reset_only, now),
+            throttle_wait(&reset_only, now, MARGIN),
             Some(Duration::from_secs(4))
         );
         let stale_reset = headers(&[("x-rate-limit-reset", "990"), ("retry-after", "4")]);
         assert_eq!(
-            throttle_wait(&stale_reset, now),
+            throttle_wait(&stale_reset, now, MARGIN),
             Some(Duration::from_secs(4))
         );
         assert_eq!(
-            throttle_wait(&headers(&[("retry-after", "soon")]), now),
+            throttle_wait(&headers(&[("retry-after", "soon")]), now, MARGIN),
             None
-        );
-    }
-
-    #[test]
-    fn pacing_waits_a_margin_past_the_reset_for_clock_skew() {
-        let status = RateLimitStatus {
-            limit: 100,
-            remaining: 0,
-            reset: at(1_001),
-        };
-        assert_eq!(
-            pace(Some(&status), 0.5, 0, at(1_000)),
-            Pace::WaitFor(Duration::from_secs(1) + RESET_MARGIN)
         );
     }
 
@@ -243,43 +165,31 @@ mod tests {
             ("x-rate-limit-remaining", "0"),
             ("x-rate-limit-reset", "999"),
         ]);
-        assert_eq!(throttle_wait(&stale, at(1_000)), Some(STALE_RESET_WAIT));
+        assert_eq!(
+            throttle_wait(&stale, at(1_000), MARGIN),
+            Some(STALE_RESET_WAIT)
+        );
     }
 
     #[test]
-    fn a_reset_more_than_an_hour_ahead_is_garbled_and_not_waited_for() {
+    fn a_429_with_a_reset_more_than_an_hour_ahead_backs_off_instead() {
         let now = at(1_000_000);
-        let status = |reset: i64| RateLimitStatus {
-            limit: 100,
-            remaining: 0,
-            reset: at(reset),
-        };
-        // An hour ahead is still believed (waited for, then the deadline decides).
-        assert_eq!(
-            pace(Some(&status(1_003_600)), 0.5, 0, now),
-            Pace::WaitFor(Duration::from_secs(3600) + RESET_MARGIN)
-        );
-        // Beyond it, pacing probes instead of refusing every run until the connector pauses.
-        assert_eq!(pace(Some(&status(1_003_601)), 0.5, 0, now), Pace::Go);
-        assert_eq!(
-            pace(Some(&status(i64::from(i32::MAX))), 0.5, 0, now),
-            Pace::Go
-        );
-
+        assert!(!garbled(at(1_003_600), now));
+        assert!(garbled(at(1_003_601), now));
         let garbled_429 = headers(&[
             ("x-rate-limit-limit", "100"),
             ("x-rate-limit-remaining", "0"),
             ("x-rate-limit-reset", "99999999999"),
         ]);
         assert_eq!(
-            throttle_wait(&garbled_429, now),
+            throttle_wait(&garbled_429, now, MARGIN),
             None,
             "backs off and probes"
         );
         let with_retry_after =
             headers(&[("x-rate-limit-reset", "99999999999"), ("retry-after", "3")]);
         assert_eq!(
-            throttle_wait(&with_retry_after, now),
+            throttle_wait(&with_retry_after, now, MARGIN),
             Some(Duration::from_secs(3))
         );
     }
@@ -287,7 +197,10 @@ mod tests {
     #[test]
     fn huge_retry_after_is_clamped() {
         let hostile = headers(&[("retry-after", "18446744073709551615")]);
-        assert_eq!(throttle_wait(&hostile, at(1_000)), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            throttle_wait(&hostile, at(1_000), MARGIN),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     proptest::proptest! {
@@ -313,8 +226,7 @@ mod tests {
             }
             // Whatever the headers say, deciding the wait must not panic (time arithmetic).
             let now = at(1_700_000_000);
-            let _ = throttle_wait(&map, now);
-            let _ = pace(parse_rate_limit(&map).as_ref(), 0.5, 1, now);
+            let _ = throttle_wait(&map, now, MARGIN);
         }
 
         #[test]
