@@ -809,7 +809,7 @@ async fn a_slow_token_renewal_leaves_the_page_request_only_the_time_left() {
         request_timeout: Duration::from_secs(20),
         ..quick_options()
     };
-    let client = new_client(&fake.oauth_config(private_jwk(&key, "k1"), false), options).unwrap();
+    let client = new_client(&fake.oauth_config(key.private_jwk(), false), options).unwrap();
     let started = Instant::now();
     let err = client
         .fetch_page(&start_request(), deadline(2))

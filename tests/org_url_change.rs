@@ -1,15 +1,13 @@
-#![cfg(feature = "simulator")]
 //! The org URL in the secret changes while the stored cursor still reads the old org: every
 //! run fails naming the fix, and the procedure of docs/operations.md ("Org URL changed") makes
 //! the connector read the new org without losing its events.
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use okta_ingest::invocation::Action;
-use support::rig::{sim_config, ssws_secret, test_settings, Rig, CONNECTOR};
+use okta_ingest::testkit::rig::{sim_config, ssws_secret, test_settings, Rig, CONNECTOR};
 
 #[tokio::test]
 async fn a_cursor_of_the_old_org_fails_naming_the_fix_and_the_procedure_reads_the_new_org() {

@@ -1,7 +1,7 @@
-#![cfg(feature = "simulator")]
 //! The client against the simulator's rate-limit bucket: each window it uses exactly its share,
 //! alone or beside another client of the org, and meets no 429. Counts, not durations: which
 //! window a request fell in is read from the simulator's own record.
+#![cfg(feature = "testkit")]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
