@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use crate::drain::DrainSettings;
 use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
+use crate::secrets::cache::DEFAULT_SECRET_TTL;
+use crate::secrets::secrets_manager::{CONNECTOR_ID_PLACEHOLDER, DEFAULT_SECRET_ID_TEMPLATE};
 
 /// Everything the Lambda reads from its environment.
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ impl Default for RunSettings {
             fallback_budget: Duration::from_secs(240),
             pause_after_failures: 5,
             okta: ClientOptions::default(),
-            secret_cache_ttl: Duration::from_secs(300),
+            secret_cache_ttl: DEFAULT_SECRET_TTL,
             allow_insecure_loopback: false,
         }
     }
@@ -66,8 +68,8 @@ impl Settings {
         let defaults = RunSettings::default();
         let secret_id_template = env
             .text("SECRET_ID_TEMPLATE")?
-            .unwrap_or_else(|| "okta-ingest/{connector_id}".to_string());
-        if !secret_id_template.contains("{connector_id}") {
+            .unwrap_or_else(|| DEFAULT_SECRET_ID_TEMPLATE.to_string());
+        if !secret_id_template.contains(CONNECTOR_ID_PLACEHOLDER) {
             return Err(SettingsError {
                 name: "SECRET_ID_TEMPLATE",
                 problem: "must contain {connector_id} so each connector reads only its own secret"

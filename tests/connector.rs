@@ -502,7 +502,7 @@ async fn a_bad_backfill_window_is_refused_before_anything_is_claimed() {
     assert!(failed.message.unwrap().contains("between 1 and 90"));
     assert!(rig
         .store
-        .snapshot(&format!("{CONNECTOR}#backfill"))
+        .snapshot(&okta_ingest::cursor::backfill_key(CONNECTOR))
         .is_none());
     assert!(rig.sim.requests().is_empty());
 }

@@ -239,11 +239,11 @@ impl Reader<'_> {
         match self.item.get("paused") {
             None | Some(AttributeValue::Null(_)) | Some(AttributeValue::Bool(false)) => Ok(None),
             Some(AttributeValue::Bool(true)) => {
-                let by = match self.string("paused_by")?.as_deref() {
-                    Some("operator") => PausedBy::Operator,
-                    Some("connector") => PausedBy::Connector,
-                    _ => return Err(self.malformed("paused_by", "\"operator\" or \"connector\"")),
-                };
+                let by = self
+                    .string("paused_by")?
+                    .as_deref()
+                    .and_then(PausedBy::parse)
+                    .ok_or_else(|| self.malformed("paused_by", &PausedBy::choices()))?;
                 Ok(Some(Pause {
                     reason: self.string("pause_reason")?.unwrap_or_default(),
                     by,
@@ -352,17 +352,10 @@ impl CursorStore for DynamoCursorStore {
             let Some(current) = self.get(key).await? else {
                 continue;
             };
-            let current = parse(key, &current)?;
-            if let Some(pause) = current.paused {
-                return Ok(Claim::Paused(pause));
-            }
-            if let (Some(holder), Some(until)) = (current.lease_owner, current.lease_expires_at) {
-                if holder != owner && until > now {
-                    return Ok(Claim::Held {
-                        owner: holder,
-                        until,
-                    });
-                }
+            // The condition refused: say why, in the words of the rules. No refusal means
+            // the item changed in between, so the claim is tried again.
+            if let Some(refusal) = rules::claim_refusal(&parse(key, &current)?, owner, now) {
+                return Ok(refusal);
             }
         }
         Err(CursorError::Service {

@@ -6,18 +6,20 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
-use super::{
-    rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause, PausedBy,
-    RunOutcome, Window,
-};
+use super::local::ItemSlots;
+use super::{CursorError, CursorItem, CursorOp};
 
 pub struct FileCursorStore {
+    shared: Arc<StateFile>,
+}
+
+/// What the blocking file work needs, shared with the blocking thread.
+struct StateFile {
     path: PathBuf,
     /// Serializes read-modify-write cycles within this process.
     lock: Mutex<()>,
@@ -25,118 +27,22 @@ pub struct FileCursorStore {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct StoredFile {
-    items: BTreeMap<String, StoredItem>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredPause {
-    reason: String,
-    by: StoredPausedBy,
-    #[serde(with = "time::serde::rfc3339")]
-    at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum StoredPausedBy {
-    Operator,
-    Connector,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredWindow {
-    #[serde(with = "time::serde::rfc3339")]
-    start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    end: OffsetDateTime,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct StoredItem {
-    cursor: Option<String>,
-    version: u64,
-    lease_owner: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    lease_expires_at: Option<OffsetDateTime>,
-    consecutive_failures: u32,
-    paused: Option<StoredPause>,
-    last_error: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    last_success_at: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    newest_published: Option<OffsetDateTime>,
-    delivered_total: u64,
-    window: Option<StoredWindow>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    updated_at: Option<OffsetDateTime>,
-}
-
-impl StoredItem {
-    fn into_item(self, key: &str) -> CursorItem {
-        CursorItem {
-            key: key.to_owned(),
-            cursor: self.cursor,
-            version: self.version,
-            lease_owner: self.lease_owner,
-            lease_expires_at: self.lease_expires_at,
-            consecutive_failures: self.consecutive_failures,
-            paused: self.paused.map(|p| Pause {
-                reason: p.reason,
-                by: match p.by {
-                    StoredPausedBy::Operator => PausedBy::Operator,
-                    StoredPausedBy::Connector => PausedBy::Connector,
-                },
-                at: p.at,
-            }),
-            last_error: self.last_error,
-            last_success_at: self.last_success_at,
-            newest_published: self.newest_published,
-            delivered_total: self.delivered_total,
-            window: self.window.map(|w| Window {
-                start: w.start,
-                end: w.end,
-            }),
-            updated_at: self.updated_at,
-        }
-    }
-
-    fn from_item(item: CursorItem) -> Self {
-        StoredItem {
-            cursor: item.cursor,
-            version: item.version,
-            lease_owner: item.lease_owner,
-            lease_expires_at: item.lease_expires_at,
-            consecutive_failures: item.consecutive_failures,
-            paused: item.paused.map(|p| StoredPause {
-                reason: p.reason,
-                by: match p.by {
-                    PausedBy::Operator => StoredPausedBy::Operator,
-                    PausedBy::Connector => StoredPausedBy::Connector,
-                },
-                at: p.at,
-            }),
-            last_error: item.last_error,
-            last_success_at: item.last_success_at,
-            newest_published: item.newest_published,
-            delivered_total: item.delivered_total,
-            window: item.window.map(|w| StoredWindow {
-                start: w.start,
-                end: w.end,
-            }),
-            updated_at: item.updated_at,
-        }
-    }
+    items: BTreeMap<String, CursorItem>,
 }
 
 impl FileCursorStore {
     /// A store kept in `path`; the file is created on the first write.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         FileCursorStore {
-            path: path.into(),
-            lock: Mutex::new(()),
+            shared: Arc::new(StateFile {
+                path: path.into(),
+                lock: Mutex::new(()),
+            }),
         }
     }
+}
 
+impl StateFile {
     fn io_error(&self, key: &str, action: &str, err: impl std::fmt::Display) -> CursorError {
         CursorError::Service {
             key: key.to_owned(),
@@ -179,7 +85,7 @@ impl FileCursorStore {
             .map_err(|e| self.io_error(key, "writing cursor file", e))
     }
 
-    /// Read, apply one rule, write back when it changed anything.
+    /// Read, apply one rule, write back when it changed anything. Blocking.
     fn apply<T>(
         &self,
         key: &str,
@@ -189,17 +95,38 @@ impl FileCursorStore {
         // Another CLI run on the same state file must not interleave its read-modify-write.
         let _across_processes = self.lock_file(key)?;
         let mut file = self.read(key)?;
-        let mut slot = file.items.remove(key).map(|stored| stored.into_item(key));
+        let mut slot = file.items.remove(key).map(|item| CursorItem {
+            key: key.to_owned(),
+            ..item
+        });
         let before = slot.clone();
         let result = rule(&mut slot)?;
         if slot != before {
             if let Some(item) = slot {
-                file.items
-                    .insert(key.to_owned(), StoredItem::from_item(item));
+                file.items.insert(key.to_owned(), item);
             }
             self.write(key, &file)?;
         }
         Ok(result)
+    }
+}
+
+#[async_trait]
+impl ItemSlots for FileCursorStore {
+    async fn apply<T, F>(&self, key: &str, _op: CursorOp, rule: F) -> Result<T, CursorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Option<CursorItem>) -> Result<T, CursorError> + Send + 'static,
+    {
+        // File locks and fsync block: keep them off the async worker threads.
+        let shared = Arc::clone(&self.shared);
+        let owned_key = key.to_owned();
+        tokio::task::spawn_blocking(move || shared.apply(&owned_key, rule))
+            .await
+            .map_err(|e| CursorError::Service {
+                key: key.to_owned(),
+                message: format!("cursor file task failed: {e}"),
+            })?
     }
 }
 
@@ -230,61 +157,11 @@ fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::Fi
     Ok((tmp, file))
 }
 
-#[async_trait]
-impl CursorStore for FileCursorStore {
-    async fn load(&self, key: &str) -> Result<Option<CursorItem>, CursorError> {
-        self.apply(key, |slot| Ok(slot.clone()))
-    }
-
-    async fn claim(
-        &self,
-        key: &str,
-        owner: &str,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-    ) -> Result<Claim, CursorError> {
-        self.apply(key, |slot| {
-            Ok(rules::claim(slot, key, owner, now, lease_until))
-        })
-    }
-
-    async fn checkpoint(
-        &self,
-        lease: &mut Lease,
-        update: &Checkpoint,
-        now: OffsetDateTime,
-    ) -> Result<(), CursorError> {
-        let key = lease.key.clone();
-        self.apply(&key, |slot| rules::checkpoint(slot, lease, update, now))
-    }
-
-    async fn release(
-        &self,
-        lease: &Lease,
-        outcome: &RunOutcome,
-        pause_after: u32,
-        now: OffsetDateTime,
-    ) -> Result<CursorItem, CursorError> {
-        self.apply(&lease.key, |slot| {
-            rules::release(slot, lease, outcome, pause_after, now)
-        })
-    }
-
-    async fn set_pause(
-        &self,
-        key: &str,
-        pause: Option<Pause>,
-        now: OffsetDateTime,
-    ) -> Result<CursorItem, CursorError> {
-        self.apply(key, |slot| Ok(rules::set_pause(slot, key, pause, now)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cursor::conformance;
-    use time::Duration;
+    use crate::cursor::{conformance, Claim, CursorStore, RunOutcome};
+    use time::{Duration, OffsetDateTime};
 
     #[tokio::test]
     async fn behaves_like_a_cursor_store() {

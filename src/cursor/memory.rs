@@ -7,19 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::{
-    rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause, RunOutcome,
-};
-
-/// A store operation, to aim injected faults at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CursorOp {
-    Load,
-    Claim,
-    Checkpoint,
-    Release,
-    SetPause,
-}
+use super::local::ItemSlots;
+pub use super::CursorOp;
+use super::{CursorError, CursorItem};
 
 #[derive(Debug, Default)]
 struct State {
@@ -101,14 +91,16 @@ impl MemoryCursorStore {
         // A panic in another test thread must not hide this store's state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+#[async_trait]
+impl ItemSlots for MemoryCursorStore {
     /// Runs one operation on the item's slot, with the injected faults around it.
-    fn apply<T>(
-        &self,
-        key: &str,
-        op: CursorOp,
-        write: impl FnOnce(&mut Option<CursorItem>) -> Result<T, CursorError>,
-    ) -> Result<T, CursorError> {
+    async fn apply<T, F>(&self, key: &str, op: CursorOp, write: F) -> Result<T, CursorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Option<CursorItem>) -> Result<T, CursorError> + Send + 'static,
+    {
         let mut state = self.lock();
         if take_one(&mut state.fail_before, op) {
             return Err(injected(key, op, "nothing written"));
@@ -125,64 +117,10 @@ impl MemoryCursorStore {
     }
 }
 
-#[async_trait]
-impl CursorStore for MemoryCursorStore {
-    async fn load(&self, key: &str) -> Result<Option<CursorItem>, CursorError> {
-        self.apply(key, CursorOp::Load, |slot| Ok(slot.clone()))
-    }
-
-    async fn claim(
-        &self,
-        key: &str,
-        owner: &str,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-    ) -> Result<Claim, CursorError> {
-        self.apply(key, CursorOp::Claim, |slot| {
-            Ok(rules::claim(slot, key, owner, now, lease_until))
-        })
-    }
-
-    async fn checkpoint(
-        &self,
-        lease: &mut Lease,
-        update: &Checkpoint,
-        now: OffsetDateTime,
-    ) -> Result<(), CursorError> {
-        let key = lease.key.clone();
-        self.apply(&key, CursorOp::Checkpoint, |slot| {
-            rules::checkpoint(slot, lease, update, now)
-        })
-    }
-
-    async fn release(
-        &self,
-        lease: &Lease,
-        outcome: &RunOutcome,
-        pause_after: u32,
-        now: OffsetDateTime,
-    ) -> Result<CursorItem, CursorError> {
-        self.apply(&lease.key, CursorOp::Release, |slot| {
-            rules::release(slot, lease, outcome, pause_after, now)
-        })
-    }
-
-    async fn set_pause(
-        &self,
-        key: &str,
-        pause: Option<Pause>,
-        now: OffsetDateTime,
-    ) -> Result<CursorItem, CursorError> {
-        self.apply(key, CursorOp::SetPause, |slot| {
-            Ok(rules::set_pause(slot, key, pause, now))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cursor::conformance;
+    use crate::cursor::{conformance, Claim, CursorStore, RunOutcome};
 
     #[tokio::test]
     async fn behaves_like_a_cursor_store() {
@@ -237,7 +175,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn lost_response_still_applies_the_write() {
+    async fn lost_response_applies_the_write_but_not_the_callers_lease() {
         let store = MemoryCursorStore::new();
         let now = conformance::t0();
         let Claim::Acquired { mut lease, .. } = store
@@ -256,5 +194,6 @@ mod tests {
         let item = store.snapshot("acme").unwrap();
         assert_eq!(item.cursor.as_deref(), Some("next-1"));
         assert_eq!(item.version, before + 1);
+        assert_eq!(lease.version, before, "the caller never saw the answer");
     }
 }

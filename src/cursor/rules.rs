@@ -55,6 +55,21 @@ fn new_item(key: &str) -> CursorItem {
     }
 }
 
+/// Why `owner` may not claim the item now (paused, or leased to someone else until a later
+/// time); `None` when the claim may proceed.
+pub(crate) fn claim_refusal(item: &CursorItem, owner: &str, now: OffsetDateTime) -> Option<Claim> {
+    if let Some(pause) = &item.paused {
+        return Some(Claim::Paused(pause.clone()));
+    }
+    match (&item.lease_owner, item.lease_expires_at) {
+        (Some(holder), Some(until)) if holder != owner && until > now => Some(Claim::Held {
+            owner: holder.clone(),
+            until,
+        }),
+        _ => None,
+    }
+}
+
 /// Claims the lease when free, expired or already ours, and the item is not paused.
 pub(crate) fn claim(
     slot: &mut Option<CursorItem>,
@@ -64,16 +79,8 @@ pub(crate) fn claim(
     lease_until: OffsetDateTime,
 ) -> Claim {
     let item = slot.get_or_insert_with(|| new_item(key));
-    if let Some(pause) = &item.paused {
-        return Claim::Paused(pause.clone());
-    }
-    if let (Some(holder), Some(until)) = (&item.lease_owner, item.lease_expires_at) {
-        if holder != owner && until > now {
-            return Claim::Held {
-                owner: holder.clone(),
-                until,
-            };
-        }
+    if let Some(refusal) = claim_refusal(item, owner, now) {
+        return refusal;
     }
     item.lease_owner = Some(owner.to_owned());
     item.lease_expires_at = Some(lease_until);

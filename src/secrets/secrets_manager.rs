@@ -5,6 +5,9 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 use super::{SecretSource, SecretString, SecretsError};
 
+/// Replaced by the connector id in a secret id template.
+pub const CONNECTOR_ID_PLACEHOLDER: &str = "{connector_id}";
+
 /// Secret id used when `SECRET_ID_TEMPLATE` is not set.
 pub const DEFAULT_SECRET_ID_TEMPLATE: &str = "okta-ingest/{connector_id}";
 
@@ -20,7 +23,8 @@ impl SecretsManagerSource {
     }
 
     pub fn secret_id(&self, connector_id: &str) -> String {
-        self.template.replace("{connector_id}", connector_id)
+        self.template
+            .replace(CONNECTOR_ID_PLACEHOLDER, connector_id)
     }
 }
 
