@@ -11,8 +11,8 @@ use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::{
-    rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause, PausedBy,
-    RunOutcome, Window,
+    ambiguous, rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause,
+    PausedBy, RunOutcome, Window,
 };
 
 type Attributes = HashMap<String, AttributeValue>;
@@ -336,25 +336,26 @@ impl CursorStore for DynamoCursorStore {
                 (":true", AttributeValue::Bool(true)),
             ];
             match self.update(key, update, Some(condition), values).await {
-                Ok(written) => {
-                    let item = parse(key, &written)?;
-                    let lease = Lease {
-                        key: key.to_owned(),
-                        owner: owner.to_owned(),
-                        version: item.version,
-                        expires_at: item.lease_expires_at.unwrap_or(lease_until),
-                    };
-                    return Ok(Claim::Acquired { lease, item });
+                Ok(written) => return Ok(rules::acquired(parse(key, &written)?, lease_until)),
+                Err(WriteFailure::Service(error)) => {
+                    let landed = |item: &CursorItem| rules::claim_landed(item, owner);
+                    let item = ambiguous::resolve(self, key, error, landed).await?;
+                    return Ok(rules::acquired(item, lease_until));
                 }
-                Err(WriteFailure::Service(err)) => return Err(err),
                 Err(WriteFailure::ConditionFailed) => {}
             }
             let Some(current) = self.get(key).await? else {
                 continue;
             };
+            let current = parse(key, &current)?;
+            // A retry of a claim that had landed fails its condition only if the item changed
+            // since; either way, an item we own is ours.
+            if rules::claim_landed(&current, owner) {
+                return Ok(rules::acquired(current, lease_until));
+            }
             // The condition refused: say why, in the words of the rules. No refusal means
             // the item changed in between, so the claim is tried again.
-            if let Some(refusal) = rules::claim_refusal(&parse(key, &current)?, owner, now) {
+            if let Some(refusal) = rules::claim_refusal(&current, owner, now) {
                 return Ok(refusal);
             }
         }
@@ -408,8 +409,15 @@ impl CursorStore for DynamoCursorStore {
             }
             None => self.fenced_update(lease, &plain, "", values).await,
         }
-        .map_err(lease_lost(lease))?;
-        lease.version = parse(&lease.key, &written)?.version;
+        .map_err(lease_lost(lease));
+        let item = match written {
+            Ok(written) => parse(&lease.key, &written)?,
+            Err(error) => {
+                let landed = |item: &CursorItem| rules::checkpoint_landed(item, lease, update);
+                ambiguous::resolve(self, &lease.key, error, landed).await?
+            }
+        };
+        lease.version = item.version;
         Ok(())
     }
 
@@ -469,8 +477,14 @@ impl CursorStore for DynamoCursorStore {
                 }
             }
         }
-        .map_err(lease_lost(lease))?;
-        parse(&lease.key, &written)
+        .map_err(lease_lost(lease));
+        match written {
+            Ok(written) => parse(&lease.key, &written),
+            Err(error) => {
+                let landed = |item: &CursorItem| rules::release_landed(item, lease, outcome);
+                ambiguous::resolve(self, &lease.key, error, landed).await
+            }
+        }
     }
 
     async fn set_pause(

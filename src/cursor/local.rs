@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause, RunOutcome,
+    ambiguous, rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause,
+    RunOutcome,
 };
 
 /// A store operation, to aim injected faults at.
@@ -43,11 +44,21 @@ impl<S: ItemSlots> CursorStore for S {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Result<Claim, CursorError> {
-        let (item_key, owner) = (key.to_owned(), owner.to_owned());
-        self.apply(key, CursorOp::Claim, move |slot| {
-            Ok(rules::claim(slot, &item_key, &owner, now, lease_until))
-        })
-        .await
+        let (item_key, me) = (key.to_owned(), owner.to_owned());
+        match self
+            .apply(key, CursorOp::Claim, move |slot| {
+                Ok(rules::claim(slot, &item_key, &me, now, lease_until))
+            })
+            .await
+        {
+            Err(error) => {
+                let item =
+                    ambiguous::resolve(self, key, error, |item| rules::claim_landed(item, owner))
+                        .await?;
+                Ok(rules::acquired(item, lease_until))
+            }
+            claim => claim,
+        }
     }
 
     async fn checkpoint(
@@ -57,12 +68,22 @@ impl<S: ItemSlots> CursorStore for S {
         now: OffsetDateTime,
     ) -> Result<(), CursorError> {
         // The caller's lease moves only once the write is known to have landed.
-        let (mut moved, update) = (lease.clone(), update.clone());
-        *lease = self
+        let (mut moved, owned) = (lease.clone(), update.clone());
+        let written = self
             .apply(&lease.key, CursorOp::Checkpoint, move |slot| {
-                rules::checkpoint(slot, &mut moved, &update, now).map(|()| moved)
+                rules::checkpoint(slot, &mut moved, &owned, now).map(|()| moved)
             })
-            .await?;
+            .await;
+        match written {
+            Ok(moved) => *lease = moved,
+            Err(error) => {
+                let item = ambiguous::resolve(self, &lease.key, error, |item| {
+                    rules::checkpoint_landed(item, lease, update)
+                })
+                .await?;
+                lease.version = item.version;
+            }
+        }
         Ok(())
     }
 
@@ -73,11 +94,21 @@ impl<S: ItemSlots> CursorStore for S {
         pause_after: u32,
         now: OffsetDateTime,
     ) -> Result<CursorItem, CursorError> {
-        let (held, outcome) = (lease.clone(), outcome.clone());
-        self.apply(&lease.key, CursorOp::Release, move |slot| {
-            rules::release(slot, &held, &outcome, pause_after, now)
-        })
-        .await
+        let (held, owned) = (lease.clone(), outcome.clone());
+        match self
+            .apply(&lease.key, CursorOp::Release, move |slot| {
+                rules::release(slot, &held, &owned, pause_after, now)
+            })
+            .await
+        {
+            Err(error) => {
+                ambiguous::resolve(self, &lease.key, error, |item| {
+                    rules::release_landed(item, lease, outcome)
+                })
+                .await
+            }
+            released => released,
+        }
     }
 
     async fn set_pause(

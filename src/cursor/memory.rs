@@ -120,7 +120,7 @@ impl ItemSlots for MemoryCursorStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cursor::{conformance, Claim, CursorStore, RunOutcome};
+    use crate::cursor::{conformance, Claim, CursorStore, Lease, RunOutcome};
 
     #[tokio::test]
     async fn behaves_like_a_cursor_store() {
@@ -174,26 +174,80 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn lost_response_applies_the_write_but_not_the_callers_lease() {
-        let store = MemoryCursorStore::new();
+    async fn claimed(store: &MemoryCursorStore) -> Lease {
         let now = conformance::t0();
-        let Claim::Acquired { mut lease, .. } = store
+        match store
             .claim("acme", "a", now, now + Duration::minutes(1))
             .await
             .unwrap()
-        else {
-            panic!("fresh item must be claimable");
-        };
+        {
+            Claim::Acquired { lease, .. } => lease,
+            other => panic!("fresh item must be claimable: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lost_answer_applies_the_write_and_reading_the_item_proves_it_ours() {
+        let store = MemoryCursorStore::new();
+        let now = conformance::t0();
+        let mut lease = claimed(&store).await;
         store.lose_next_response(CursorOp::Checkpoint, 1);
+        let before = lease.version;
+        store
+            .checkpoint(&mut lease, &conformance::page("next-1", 2), now)
+            .await
+            .expect("the item holds exactly what was written");
+        let item = store.snapshot("acme").unwrap();
+        assert_eq!(item.cursor.as_deref(), Some("next-1"));
+        assert_eq!(item.version, before + 1);
+        assert_eq!(lease.version, item.version);
+        store.lose_next_response(CursorOp::Release, 1);
+        let released = store
+            .release(&lease, &RunOutcome::Success, 5, now)
+            .await
+            .expect("the release landed");
+        assert_eq!(released.lease_owner, None);
+    }
+
+    #[tokio::test]
+    async fn lost_answer_that_cannot_be_checked_leaves_the_callers_lease_behind() {
+        let store = MemoryCursorStore::new();
+        let now = conformance::t0();
+        let mut lease = claimed(&store).await;
+        store.lose_next_response(CursorOp::Checkpoint, 1);
+        store.fail_next(CursorOp::Load, 1);
         let before = lease.version;
         assert!(store
             .checkpoint(&mut lease, &conformance::page("next-1", 2), now)
             .await
             .is_err());
-        let item = store.snapshot("acme").unwrap();
-        assert_eq!(item.cursor.as_deref(), Some("next-1"));
-        assert_eq!(item.version, before + 1);
+        assert_eq!(store.snapshot("acme").unwrap().version, before + 1);
         assert_eq!(lease.version, before, "the caller never saw the answer");
+    }
+
+    #[tokio::test]
+    async fn lost_claim_answer_is_still_a_claim() {
+        let store = MemoryCursorStore::new();
+        store.lose_next_response(CursorOp::Claim, 1);
+        let lease = claimed(&store).await;
+        assert_eq!(lease.version, store.snapshot("acme").unwrap().version);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_refused_for_someone_elses_write_is_not_taken_for_ours() {
+        let store = MemoryCursorStore::new();
+        let now = conformance::t0();
+        let mut lease = claimed(&store).await;
+        let mut stale = lease.clone();
+        store
+            .checkpoint(&mut lease, &conformance::page("next-1", 2), now)
+            .await
+            .unwrap();
+        // Same owner, one version on, but not the cursor this stale copy writes.
+        let err = store
+            .checkpoint(&mut stale, &conformance::page("next-other", 2), now)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CursorError::LeaseLost { .. }), "{err}");
     }
 }

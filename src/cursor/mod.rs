@@ -2,6 +2,7 @@
 //! connector is paused. One item per connector ([`live_key`]) and one per backfill
 //! ([`backfill_key`]).
 
+mod ambiguous;
 /// The contract checks every store passes; test support, so never in the Lambda artifact.
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;

@@ -86,15 +86,18 @@ pub(crate) fn claim(
     item.lease_expires_at = Some(lease_until);
     item.version += 1;
     item.updated_at = Some(now);
-    Claim::Acquired {
-        lease: Lease {
-            key: key.to_owned(),
-            owner: owner.to_owned(),
-            version: item.version,
-            expires_at: lease_until,
-        },
-        item: item.clone(),
-    }
+    acquired(item.clone(), lease_until)
+}
+
+/// The claim's answer for an item that our claim wrote.
+pub(crate) fn acquired(item: CursorItem, lease_until: OffsetDateTime) -> Claim {
+    let lease = Lease {
+        key: item.key.clone(),
+        owner: item.lease_owner.clone().unwrap_or_default(),
+        version: item.version,
+        expires_at: item.lease_expires_at.unwrap_or(lease_until),
+    };
+    Claim::Acquired { lease, item }
 }
 
 /// The fence: the item is still ours and nobody wrote it since our last write.
@@ -174,6 +177,32 @@ pub(crate) fn release(
     item.version += 1;
     item.updated_at = Some(now);
     Ok(item.clone())
+}
+
+/// Whether the item shows that `owner`'s claim landed. Lease owners are unique per claim, so
+/// only that claim can have written this owner.
+pub(crate) fn claim_landed(item: &CursorItem, owner: &str) -> bool {
+    item.lease_owner.as_deref() == Some(owner)
+}
+
+/// Whether the item holds exactly what this checkpoint writes: still ours, the one version
+/// bump a fenced write makes, and our cursor.
+pub(crate) fn checkpoint_landed(item: &CursorItem, lease: &Lease, update: &Checkpoint) -> bool {
+    item.lease_owner.as_deref() == Some(lease.owner.as_str())
+        && item.version == lease.version + 1
+        && item.cursor.as_deref() == Some(update.cursor.as_str())
+}
+
+/// Whether the item holds exactly what this release writes: freed at the version after ours
+/// (any later claim would have set an owner and bumped it again) with our outcome recorded.
+pub(crate) fn release_landed(item: &CursorItem, lease: &Lease, outcome: &RunOutcome) -> bool {
+    let recorded = match outcome {
+        RunOutcome::Success => item.last_error.is_none() && item.consecutive_failures == 0,
+        RunOutcome::Failure { error, .. } => {
+            item.last_error.as_deref() == Some(stored_error(error).as_str())
+        }
+    };
+    item.lease_owner.is_none() && item.version == lease.version + 1 && recorded
 }
 
 /// Operator pause or resume. Leaves `version` alone so a running invocation finishes its page
