@@ -9,12 +9,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
 use okta_ingest::lambda::{connector, handle, LambdaConnector};
 use okta_ingest::settings::Settings;
-use okta_ingest::sim::Simulator;
 use okta_ingest::testkit::moto::{
     create_cursor_table, create_stream, put_secret, read_all_records, MotoServer,
 };
 use okta_ingest::testkit::proxy::{FaultProxy, ProxyFault};
 use okta_ingest::testkit::rig::{sim_config, ssws_secret, test_settings};
+use okta_sim::Simulator;
 use serde_json::{json, Value};
 
 const TABLE: &str = "okta-ingest-cursors";
