@@ -17,9 +17,11 @@
 //!   [`okta::LogSource`] (HTTP client; `okta::memory`, built per connector by an
 //!   [`okta::SourceFactory`]), [`cursor::CursorStore`] (DynamoDB, file; memory),
 //!   [`secrets::SecretSource`] (Secrets Manager, file; memory) and [`sink::EventSink`] (Kinesis,
-//!   NDJSON file; memory). [`config`] parses a connector's secret document.
+//!   NDJSON file; memory). [`config`] parses a connector's secret document; [`aws`] bounds the
+//!   AWS SDK calls.
 //! - The local Okta simulator is the workspace crate `okta-sim/`, a dev-dependency only.
 
+pub mod aws;
 pub mod config;
 pub mod cursor;
 pub mod normalize;

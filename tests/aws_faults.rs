@@ -149,3 +149,76 @@ async fn every_lost_dynamodb_answer_is_resolved_and_the_next_poll_runs_at_once()
         assert_eq!(stack.assert_no_duplicates().await as u64, published);
     }
 }
+
+/// A budget whose work part (budget less the 20 s safety margin) fits two pages.
+const SHORT_BUDGET: Duration = Duration::from_secs(30);
+
+/// Polls with `SHORT_BUDGET` and checks the answer came before the runtime deadline; returns
+/// the deadline as epoch milliseconds.
+async fn poll_answers_in_time(stack: &Stack) -> u64 {
+    let started = std::time::Instant::now();
+    let deadline_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
+        + SHORT_BUDGET.as_millis() as u64;
+    // Past the deadline the runtime would have killed the invocation: stop waiting there.
+    let answer = tokio::time::timeout(SHORT_BUDGET, stack.poll(SHORT_BUDGET))
+        .await
+        .expect("the invocation answers before the runtime deadline");
+    let took = started.elapsed();
+    assert!(
+        took < SHORT_BUDGET - Duration::from_secs(2),
+        "answered after {took:?}: {answer}"
+    );
+    deadline_ms
+}
+
+#[tokio::test]
+async fn a_stalled_claim_ends_the_invocation_before_its_deadline() {
+    let stack = stack(500).await;
+    stack.proxy.stall_all(UPDATE_ITEM);
+    poll_answers_in_time(&stack).await;
+    assert!(!stack.proxy.applied().is_empty(), "the claim stalled");
+    assert_eq!(stack.assert_no_duplicates().await, 0, "nothing published");
+}
+
+#[tokio::test]
+async fn a_stalled_checkpoint_keeps_the_cursor_at_the_last_acknowledged_page() {
+    let stack = stack(1500).await;
+    // The claim and the first page's checkpoint pass; everything written after stalls.
+    stack
+        .proxy
+        .inject(UPDATE_ITEM, ProxyFault::Stall, 2, u32::MAX);
+    let deadline_ms = poll_answers_in_time(&stack).await;
+    let item = stack.cursor_item().await;
+    assert_eq!(
+        item["version"].as_n().unwrap(),
+        "2",
+        "claim and one checkpoint: {item:?}"
+    );
+    let first_page: u64 = item["delivered_total"].as_n().unwrap().parse().unwrap();
+    let published = stack.assert_no_duplicates().await as u64;
+    assert!(
+        first_page > 0 && first_page < published,
+        "the second page was published, its checkpoint stalled: {first_page} of {published}"
+    );
+    // The release stalled too: the lease expires by itself, at most 30 s after the deadline.
+    let expires: u64 = item["lease_expires_at"].as_n().unwrap().parse().unwrap();
+    assert!(
+        expires <= deadline_ms + 31_000,
+        "lease until {expires}, deadline {deadline_ms}"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_secret_read_ends_the_invocation_and_releases_the_lease() {
+    let stack = stack(500).await;
+    stack.proxy.stall_all("secretsmanager.GetSecretValue");
+    poll_answers_in_time(&stack).await;
+    assert!(!stack.proxy.applied().is_empty(), "the secret read stalled");
+    let item = stack.cursor_item().await;
+    assert!(
+        !item.contains_key("lease_owner"),
+        "lease released: {item:?}"
+    );
+    assert!(!item.contains_key("cursor"), "{item:?}");
+    assert_eq!(item["consecutive_failures"].as_n().unwrap(), "1");
+}

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::format_description::well_known::Rfc3339;
@@ -38,6 +39,14 @@ enum WriteFailure {
 impl DynamoCursorStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
         DynamoCursorStore { client, table }
+    }
+
+    /// A client for the store: the SDK configuration `aws` with [`crate::aws::call_timeouts`].
+    pub fn client(aws: &SdkConfig) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::config::Builder::from(aws)
+            .timeout_config(crate::aws::call_timeouts())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
     }
 
     fn service_error(&self, key: &str, action: &str, err: impl std::error::Error) -> CursorError {

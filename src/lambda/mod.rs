@@ -58,11 +58,11 @@ pub async fn init(settings: &Settings) -> LambdaConnector {
 pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConnector {
     Connector::new(
         SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(aws),
+            SecretsManagerSource::client(aws),
             settings.secret_id_template.clone(),
         ),
         DynamoCursorStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
+            DynamoCursorStore::client(aws),
             settings.cursor_table.clone(),
         ),
         KinesisSink::new(

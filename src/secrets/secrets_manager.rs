@@ -1,6 +1,7 @@
 //! Connector configuration from AWS Secrets Manager, one secret per connector.
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 use super::{SecretSource, SecretString, SecretsError};
@@ -20,6 +21,14 @@ impl SecretsManagerSource {
     /// `template` names the secret; `{connector_id}` in it is replaced by the connector id.
     pub fn new(client: aws_sdk_secretsmanager::Client, template: String) -> Self {
         SecretsManagerSource { client, template }
+    }
+
+    /// A client for the source: the SDK configuration `aws` with [`crate::aws::call_timeouts`].
+    pub fn client(aws: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+        let config = aws_sdk_secretsmanager::config::Builder::from(aws)
+            .timeout_config(crate::aws::call_timeouts())
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
     }
 
     pub fn secret_id(&self, connector_id: &str) -> String {
