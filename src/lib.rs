@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod cursor;
+pub mod deadletter;
 pub mod normalize;
 pub mod okta;
 pub mod secrets;

@@ -233,8 +233,8 @@ fn end_of_stream(page: &Page, next: Option<&Url>, kind: StreamKind) -> Option<St
 /// How many records of a failed publish reached the sink anyway.
 fn delivered_before_failure(err: &SinkError, records: usize) -> u64 {
     let delivered = match err {
-        // Checked before anything is sent.
-        SinkError::OversizeRecord { .. } => 0,
+        // All but the refused, which were never written.
+        SinkError::Refused { refused, .. } => records.saturating_sub(refused.len()),
         SinkError::Incomplete { unacknowledged, .. } => records.saturating_sub(*unacknowledged),
         // Unknown: any of them may have landed.
         SinkError::Service(_) => records,
