@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::config::ConfigError;
 use crate::cursor::{CursorError, CursorStore};
+use crate::deadletter::DeadLetterStore;
 use crate::drain::{DrainError, Normalized, RecordFormat};
 use crate::invocation::{Action, Invocation, InvocationError};
 use crate::okta::{OktaError, OktaSources, SourceFactory};
@@ -72,6 +73,8 @@ pub struct Connector<S, C, K, F: SourceFactory = OktaSources> {
     sources: Sources<F>,
     settings: RunSettings,
     format: Arc<dyn RecordFormat>,
+    /// Where events the stream refuses for good are kept; without it they fail their page.
+    dead_letters: Option<Arc<dyn DeadLetterStore>>,
 }
 
 impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
@@ -91,7 +94,14 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             sources: Sources::new(sources),
             settings,
             format: Arc::new(Normalized),
+            dead_letters: None,
         }
+    }
+
+    /// Keeps events the stream refuses for good in `store`, so their page proceeds.
+    pub fn with_dead_letters(mut self, store: Arc<dyn DeadLetterStore>) -> Self {
+        self.dead_letters = Some(store);
+        self
     }
 
     /// Writes records in another format than normalized TOTAL events (the CLI's raw output).

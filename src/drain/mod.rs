@@ -164,11 +164,18 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         deadline: Instant,
     ) -> Result<(), DrainError> {
         let report = &mut progress.report;
-        let count = batch.records.len() as u64;
+        let mut count = batch.records.len() as u64;
         if count > 0 {
-            if let Err(err) = self.sink.publish(&batch.records, deadline).await {
-                report.duplicates_replayed += delivered_before_failure(&err, batch.records.len());
-                return Err(err.into());
+            match self.sink.publish(&batch.records, deadline).await {
+                Ok(stats) => {
+                    report.dead_lettered += u64::from(stats.dead_lettered);
+                    count -= u64::from(stats.dead_lettered).min(count);
+                }
+                Err(err) => {
+                    report.duplicates_replayed +=
+                        delivered_before_failure(&err, batch.records.len());
+                    return Err(err.into());
+                }
             }
         }
         report.published += count;

@@ -46,6 +46,11 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
     values.push(("EventsFetched".into(), count(|d| d.fetched), "Count"));
     values.push(("EventsPublished".into(), count(|d| d.published), "Count"));
     values.push((
+        "EventsDeadLettered".into(),
+        count(|d| d.dead_lettered),
+        "Count",
+    ));
+    values.push((
         "EventsExcluded".into(),
         count(|d| d.excluded_total()),
         "Count",
