@@ -7,6 +7,7 @@ mod backfill;
 mod disable;
 mod lease;
 mod poll;
+mod redrive;
 mod resume;
 mod sources;
 mod stream;
@@ -51,6 +52,14 @@ pub enum RunError {
     Cursor(#[from] CursorError),
     #[error(transparent)]
     Invocation(#[from] InvocationError),
+    #[error(transparent)]
+    DeadLetters(#[from] crate::deadletter::DeadLetterError),
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    #[error(
+        "this deployment keeps no dead letters (DEAD_LETTER_BUCKET is not set): nothing to redrive"
+    )]
+    NoDeadLetterStore,
 }
 
 impl RunError {
@@ -126,6 +135,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             Action::TestConnection => self.test_connection(id, deadline, &mut summary).await,
             Action::Disable { reason } => self.disable(id, reason, &mut summary).await,
             Action::Resume => self.resume(id, &mut summary).await,
+            Action::Redrive => self.redrive(id, deadline, &mut summary).await,
         };
         summary.duration_ms = started.elapsed().as_millis() as u64;
         summary.count_requests(requests_before, self.sources.stats(id.as_str()));

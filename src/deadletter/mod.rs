@@ -3,6 +3,7 @@
 //! its connector, and re-published by the `redrive` action once the cause is fixed.
 //! S3 in production, memory in tests.
 
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod s3;
 
