@@ -249,6 +249,14 @@ mod tests {
     }
 
     #[test]
+    fn redrive_is_an_action_of_its_own() {
+        let inv =
+            Invocation::parse(&json!({"connector_id": "acme", "action": "redrive"}), None).unwrap();
+        assert_eq!(inv.action, Action::Redrive);
+        assert_eq!(inv.action.name().as_str(), "redrive");
+    }
+
+    #[test]
     fn scheduled_event_envelope_polls_the_default_connector() {
         let envelope = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
             "source": "aws.events", "account": "123456789012", "time": "2026-11-26T05:00:00Z",
