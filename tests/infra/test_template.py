@@ -7,7 +7,8 @@ invoking would).
 
 What moto cannot emulate, and is therefore checked on the translated template instead:
 - resource types its CloudFormation skips: AWS::SecretsManager::Secret, AWS::Scheduler::Schedule,
-  AWS::CloudWatch::Alarm, AWS::Lambda::EventInvokeConfig (outputs referring to them are dropped too);
+  AWS::CloudWatch::Alarm, AWS::Lambda::EventInvokeConfig, AWS::S3::BucketPolicy (outputs referring to them are
+  dropped too);
 - properties it ignores: the function's Architectures, LoggingConfig and KmsKeyArn, Kinesis StreamModeDetails and
   StreamEncryption, DynamoDB PointInTimeRecovery, the log group's KMS key;
 - behaviour: KMS key policies and IAM are stored, not enforced; alarms are never evaluated (no metric math,
@@ -40,6 +41,7 @@ NOT_EMULATED_BY_MOTO = {
     "AWS::Scheduler::Schedule",
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::S3::BucketPolicy",
 }
 # Those skips are expected and asserted below; keep them out of the report.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto:UserWarning")
@@ -137,7 +139,15 @@ def deploy(aws, template):
 def test_moto_skips_only_the_resource_types_documented_as_not_emulated(deploy):
     _, physical = deploy()
     assert deploy.skipped_types == NOT_EMULATED_BY_MOTO
-    for created in ("CursorTable", "EventStream", "IngestFunction", "DeadLetterQueue", "DataKey", "FunctionLogGroup"):
+    for created in (
+        "CursorTable",
+        "EventStream",
+        "IngestFunction",
+        "DeadLetterQueue",
+        "DeadLetterBucket",
+        "DataKey",
+        "FunctionLogGroup",
+    ):
         assert physical.get(created), f"{created} was not created"
 
 
@@ -163,6 +173,8 @@ def test_function_runs_the_bootstrap_with_its_configuration_in_the_environment(d
     assert env == {
         "CURSOR_TABLE": outputs["TableName"],
         "EVENT_STREAM": outputs["StreamName"],
+        "DEAD_LETTER_BUCKET": outputs["DeadLetterBucketName"],
+        "DEAD_LETTER_KMS_KEY": outputs["EncryptionKeyArn"],
         "SECRET_ID_TEMPLATE": "okta-ingest/{connector_id}",
         "DEFAULT_CONNECTOR_ID": CONNECTOR,
         "RUST_LOG": "info",
