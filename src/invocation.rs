@@ -50,6 +50,8 @@ pub enum Action {
         reason: String,
     },
     Resume,
+    /// Re-publish the connector's dead-lettered events.
+    Redrive,
 }
 
 /// An action without its arguments, as summaries and metrics name it.
@@ -61,6 +63,7 @@ pub enum ActionName {
     Backfill,
     Disable,
     Resume,
+    Redrive,
 }
 
 impl ActionName {
@@ -71,6 +74,7 @@ impl ActionName {
             ActionName::Backfill => "backfill",
             ActionName::Disable => "disable",
             ActionName::Resume => "resume",
+            ActionName::Redrive => "redrive",
         }
     }
 }
@@ -83,6 +87,7 @@ impl Action {
             Action::Backfill(_) => ActionName::Backfill,
             Action::Disable { .. } => ActionName::Disable,
             Action::Resume => ActionName::Resume,
+            Action::Redrive => ActionName::Redrive,
         }
     }
 }
@@ -136,7 +141,7 @@ pub struct Invocation {
 pub enum InvocationError {
     #[error("invalid connector_id {0:?}: use 1-64 letters, digits, '-' or '_'")]
     BadConnectorId(String),
-    #[error("unknown action {0:?}: expected poll, test_connection, backfill, disable or resume")]
+    #[error("unknown action {0:?}: expected poll, test_connection, backfill, disable, resume or redrive")]
     UnknownAction(String),
     #[error("a scheduled event names no connector and DEFAULT_CONNECTOR_ID is not set")]
     NoDefaultConnector,
@@ -211,6 +216,7 @@ impl Invocation {
                     .unwrap_or_else(|| "disabled by an operator".to_string()),
             },
             "resume" => Action::Resume,
+            "redrive" => Action::Redrive,
             other => {
                 return Err(InvocationError::UnknownAction(
                     other.chars().take(40).collect(),
@@ -240,6 +246,14 @@ mod tests {
             Invocation::parse(&json!({"connector_id": "acme", "action": "poll"}), None).unwrap();
         assert_eq!(inv.connector_id.as_str(), "acme");
         assert_eq!(inv.action, Action::Poll);
+    }
+
+    #[test]
+    fn redrive_is_an_action_of_its_own() {
+        let inv =
+            Invocation::parse(&json!({"connector_id": "acme", "action": "redrive"}), None).unwrap();
+        assert_eq!(inv.action, Action::Redrive);
+        assert_eq!(inv.action.name().as_str(), "redrive");
     }
 
     #[test]

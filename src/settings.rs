@@ -13,6 +13,10 @@ use crate::secrets::secrets_manager::{CONNECTOR_ID_PLACEHOLDER, DEFAULT_SECRET_I
 pub struct Settings {
     pub cursor_table: String,
     pub event_stream: String,
+    /// S3 bucket for events the stream refuses for good; without one they fail their page.
+    pub dead_letter_bucket: Option<String>,
+    /// KMS key the dead letters are encrypted with; `None` uses the bucket's default key.
+    pub dead_letter_kms_key: Option<String>,
     /// Secret id per connector; `{connector_id}` is replaced.
     pub secret_id_template: String,
     /// Serves EventBridge "Scheduled Event" envelopes, which name no connector.
@@ -111,6 +115,8 @@ impl Settings {
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,
             event_stream: env.required("EVENT_STREAM")?,
+            dead_letter_bucket: env.text("DEAD_LETTER_BUCKET")?,
+            dead_letter_kms_key: env.text("DEAD_LETTER_KMS_KEY")?,
             secret_id_template,
             default_connector_id: env.text("DEFAULT_CONNECTOR_ID")?,
             run,

@@ -10,6 +10,7 @@ use crate::invocation::ConnectorId;
 use crate::normalize::{Normalizer, NormalizerConfig};
 use crate::okta::{OktaError, SourceFactory};
 use crate::secrets::SecretSource;
+use crate::sink::dead_letters::DeadLettering;
 use crate::sink::EventSink;
 
 /// What draining a leased item did.
@@ -58,10 +59,11 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 policy: session.config.event_policy,
                 include_raw: session.config.include_raw,
             });
+            let sink = DeadLettering::new(&self.sink, self.dead_letters.as_deref(), id.as_str());
             let drain = Drain {
                 source: session.source.as_ref(),
                 store: &self.store,
-                sink: &self.sink,
+                sink: &sink,
                 normalizer: &normalizer,
                 format: self.format.as_ref(),
                 settings: &self.settings.drain,

@@ -164,11 +164,18 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         deadline: Instant,
     ) -> Result<(), DrainError> {
         let report = &mut progress.report;
-        let count = batch.records.len() as u64;
+        let mut count = batch.records.len() as u64;
         if count > 0 {
-            if let Err(err) = self.sink.publish(&batch.records, deadline).await {
-                report.duplicates_replayed += delivered_before_failure(&err, batch.records.len());
-                return Err(err.into());
+            match self.sink.publish(&batch.records, deadline).await {
+                Ok(stats) => {
+                    report.dead_lettered += u64::from(stats.dead_lettered);
+                    count -= u64::from(stats.dead_lettered).min(count);
+                }
+                Err(err) => {
+                    report.duplicates_replayed +=
+                        delivered_before_failure(&err, batch.records.len());
+                    return Err(err.into());
+                }
             }
         }
         report.published += count;
@@ -233,8 +240,8 @@ fn end_of_stream(page: &Page, next: Option<&Url>, kind: StreamKind) -> Option<St
 /// How many records of a failed publish reached the sink anyway.
 fn delivered_before_failure(err: &SinkError, records: usize) -> u64 {
     let delivered = match err {
-        // Checked before anything is sent.
-        SinkError::OversizeRecord { .. } => 0,
+        // All but the refused, which were never written.
+        SinkError::Refused { refused, .. } => records.saturating_sub(refused.len()),
         SinkError::Incomplete { unacknowledged, .. } => records.saturating_sub(*unacknowledged),
         // Unknown: any of them may have landed.
         SinkError::Service(_) => records,

@@ -30,6 +30,8 @@ pub struct DrainReport {
     pub pages: u64,
     pub fetched: u64,
     pub published: u64,
+    /// Events the stream refused for good, kept as dead letters (the cursor moved past them).
+    pub dead_lettered: u64,
     pub excluded: BTreeMap<&'static str, u64>,
     pub checkpoints: u64,
     pub cursor_advanced: bool,

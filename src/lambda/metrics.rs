@@ -46,6 +46,11 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
     values.push(("EventsFetched".into(), count(|d| d.fetched), "Count"));
     values.push(("EventsPublished".into(), count(|d| d.published), "Count"));
     values.push((
+        "EventsDeadLettered".into(),
+        count(|d| d.dead_lettered),
+        "Count",
+    ));
+    values.push((
         "EventsExcluded".into(),
         count(|d| d.excluded_total()),
         "Count",
@@ -178,6 +183,7 @@ mod tests {
             pages: 4,
             fetched: 3000,
             published: 2990,
+            dead_lettered: 1,
             excluded: BTreeMap::from([("not_in_catalog", 8), ("malformed_event", 2)]),
             duplicates_replayed: 5,
             stop_reason: Some(StopReason::CaughtUp),
@@ -191,6 +197,7 @@ mod tests {
             ("Failed", 0.0),
             ("EventsFetched", 3000.0),
             ("EventsPublished", 2990.0),
+            ("EventsDeadLettered", 1.0),
             ("EventsExcluded", 10.0),
             ("Excluded_not_in_catalog", 8.0),
             ("Excluded_malformed_event", 2.0),

@@ -4,6 +4,7 @@
 
 pub mod metrics;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -13,6 +14,7 @@ use tracing::Instrument;
 
 use crate::actions::{Connector, RunError};
 use crate::cursor::dynamodb::DynamoCursorStore;
+use crate::deadletter::s3::S3DeadLetterStore;
 use crate::invocation::{Invocation, InvocationError};
 use crate::secrets::secrets_manager::SecretsManagerSource;
 use crate::settings::Settings;
@@ -56,7 +58,7 @@ pub async fn init(settings: &Settings) -> LambdaConnector {
 }
 
 pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConnector {
-    Connector::new(
+    let connector = Connector::new(
         SecretsManagerSource::new(
             SecretsManagerSource::client(aws),
             settings.secret_id_template.clone(),
@@ -70,7 +72,24 @@ pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConn
             settings.event_stream.clone(),
         ),
         settings.run.clone(),
-    )
+    );
+    match &settings.dead_letter_bucket {
+        Some(bucket) => connector.with_dead_letters(Arc::new(S3DeadLetterStore::new(
+            s3_client(aws),
+            bucket.clone(),
+            settings.dead_letter_kms_key.clone(),
+        ))),
+        None => connector,
+    }
+}
+
+/// An S3 client; a local emulator (an endpoint URL is set) is addressed by path, since it
+/// serves no per-bucket host names.
+pub fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(aws)
+        .force_path_style(aws.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {

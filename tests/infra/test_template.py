@@ -7,7 +7,8 @@ invoking would).
 
 What moto cannot emulate, and is therefore checked on the translated template instead:
 - resource types its CloudFormation skips: AWS::SecretsManager::Secret, AWS::Scheduler::Schedule,
-  AWS::CloudWatch::Alarm, AWS::Lambda::EventInvokeConfig (outputs referring to them are dropped too);
+  AWS::CloudWatch::Alarm, AWS::Lambda::EventInvokeConfig, AWS::S3::BucketPolicy (outputs referring to them are
+  dropped too);
 - properties it ignores: the function's Architectures, LoggingConfig and KmsKeyArn, Kinesis StreamModeDetails and
   StreamEncryption, DynamoDB PointInTimeRecovery, the log group's KMS key;
 - behaviour: KMS key policies and IAM are stored, not enforced; alarms are never evaluated (no metric math,
@@ -40,6 +41,7 @@ NOT_EMULATED_BY_MOTO = {
     "AWS::Scheduler::Schedule",
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::S3::BucketPolicy",
 }
 # Those skips are expected and asserted below; keep them out of the report.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto:UserWarning")
@@ -137,7 +139,15 @@ def deploy(aws, template):
 def test_moto_skips_only_the_resource_types_documented_as_not_emulated(deploy):
     _, physical = deploy()
     assert deploy.skipped_types == NOT_EMULATED_BY_MOTO
-    for created in ("CursorTable", "EventStream", "IngestFunction", "DeadLetterQueue", "DataKey", "FunctionLogGroup"):
+    for created in (
+        "CursorTable",
+        "EventStream",
+        "IngestFunction",
+        "DeadLetterQueue",
+        "DeadLetterBucket",
+        "DataKey",
+        "FunctionLogGroup",
+    ):
         assert physical.get(created), f"{created} was not created"
 
 
@@ -163,6 +173,8 @@ def test_function_runs_the_bootstrap_with_its_configuration_in_the_environment(d
     assert env == {
         "CURSOR_TABLE": outputs["TableName"],
         "EVENT_STREAM": outputs["StreamName"],
+        "DEAD_LETTER_BUCKET": outputs["DeadLetterBucketName"],
+        "DEAD_LETTER_KMS_KEY": outputs["EncryptionKeyArn"],
         "SECRET_ID_TEMPLATE": "okta-ingest/{connector_id}",
         "DEFAULT_CONNECTOR_ID": CONNECTOR,
         "RUST_LOG": "info",
@@ -243,6 +255,10 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
         "kms:Decrypt": outputs["EncryptionKeyArn"],
         "kms:GenerateDataKey": outputs["EncryptionKeyArn"],
         "sqs:SendMessage": queue_arn,
+        "s3:PutObject": f"arn:aws:s3:::{outputs['DeadLetterBucketName']}/{CONNECTOR}/*",
+        "s3:GetObject": f"arn:aws:s3:::{outputs['DeadLetterBucketName']}/{CONNECTOR}/*",
+        "s3:DeleteObject": f"arn:aws:s3:::{outputs['DeadLetterBucketName']}/{CONNECTOR}/*",
+        "s3:ListBucket": f"arn:aws:s3:::{outputs['DeadLetterBucketName']}",
         "logs:CreateLogStream": log_group_arn,
         "logs:PutLogEvents": log_group_arn,
     }
@@ -250,7 +266,11 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
     own_items = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [CONNECTOR, f"{CONNECTOR}#backfill"]}}
     for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"):
         assert conditions[action] == own_items
-    assert all(conditions[a] is None for a in granted if not a.startswith("dynamodb:"))
+    # ... and lists only its own connector's dead letters.
+    assert conditions["s3:ListBucket"] == {"StringLike": {"s3:prefix": f"{CONNECTOR}/*"}}
+    assert all(
+        conditions[a] is None for a in granted if not a.startswith("dynamodb:") and a != "s3:ListBucket"
+    )
 
 
 def test_data_key_rotates_and_its_policy_lets_the_function_use_it(deploy):
@@ -402,3 +422,28 @@ def test_alarms_notify_the_optional_topic(template):
     for name, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == expected, name
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+
+
+def test_dead_letter_bucket_is_private_encrypted_tls_only_and_expires_objects(template):
+    bucket = template["Resources"]["DeadLetterBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    props = bucket["Properties"]
+    default = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert default["SSEAlgorithm"] == "aws:kms"
+    assert default["KMSMasterKeyID"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireUnredrivenEvents"]["ExpirationInDays"] >= 90
+    statements = template["Resources"]["DeadLetterBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert {
+        (s["Effect"], s["Condition"]["Bool"]["aws:SecureTransport"]) for s in statements if s["Sid"] == "TlsOnly"
+    } == {("Deny", "false")}
+    env = template["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["DEAD_LETTER_BUCKET"] == {"Ref": "DeadLetterBucket"}
+
+
+def test_dead_lettered_events_alarm_fires_on_any(template):
+    alarm = template["Resources"]["DeadLetteredEventsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("OktaIngest", "EventsDeadLettered")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert "docs/operations.md#refused-events" in alarm["AlarmDescription"]["Fn::Sub"]
