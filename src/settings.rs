@@ -35,6 +35,9 @@ pub struct RunSettings {
     pub secret_cache_ttl: Duration,
     /// Accept `http://127.0.0.1` org URLs (the local simulator). Never set in production.
     pub allow_insecure_loopback: bool,
+    /// Names this process in the leases it takes (e.g. `okta-ingest pid 4242`), so a refused
+    /// run can say who holds the lease.
+    pub lease_owner_label: Option<String>,
 }
 
 impl Default for RunSettings {
@@ -47,6 +50,7 @@ impl Default for RunSettings {
             okta: ClientOptions::default(),
             secret_cache_ttl: DEFAULT_SECRET_TTL,
             allow_insecure_loopback: false,
+            lease_owner_label: None,
         }
     }
 }
@@ -107,6 +111,7 @@ impl Settings {
                 .number("SECRET_CACHE_SECONDS", 0..=3600)?
                 .map_or(defaults.secret_cache_ttl, Duration::from_secs),
             allow_insecure_loopback: env.flag("OKTA_ALLOW_INSECURE_LOOPBACK")?,
+            lease_owner_label: None,
         };
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,

@@ -70,6 +70,11 @@ async fn poll_writes_ndjson_then_saves_the_cursor_and_continues_from_it() {
     ];
     let run = okta_ingest(&args).await;
     assert!(run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("\"excluded\": {}"),
+        "events written raw are not reported as excluded: {stderr}"
+    );
     let total = std::fs::read_to_string(&output).unwrap().lines().count();
     assert_eq!(
         total,
@@ -133,4 +138,114 @@ async fn the_sample_simulator_config_and_secret_work_together() {
     assert!(
         String::from_utf8_lossy(&run.stderr).contains(&format!("\"events_last_24h\": {events}"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_connector_exits_non_zero_until_resumed_from_the_command_line() {
+    let sim = Simulator::start(sim_config(300, 43)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("connector.json");
+    std::fs::write(&config, ssws_secret(&sim)).unwrap();
+    let state = dir.path().join("cursor.json");
+    let state = state.to_str().unwrap();
+    let output = dir.path().join("events.ndjson");
+    let poll = [
+        "poll",
+        "--config",
+        config.to_str().unwrap(),
+        "--state",
+        state,
+        "--output",
+        output.to_str().unwrap(),
+        "--allow-insecure-loopback",
+    ];
+
+    let run = okta_ingest(&["disable", "--state", state, "--reason", "key rotation"]).await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = okta_ingest(&poll).await;
+    assert_eq!(run.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("key rotation"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("okta-ingest resume --state {state}")),
+        "{stderr}"
+    );
+    assert!(sim.requests().is_empty(), "a paused connector calls nobody");
+
+    let run = okta_ingest(&["resume", "--state", state]).await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = okta_ingest(&poll).await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(std::fs::read_to_string(&output).unwrap().lines().count() > 100);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_refused_by_a_live_lease_holder_exits_non_zero_naming_it() {
+    let sim = Simulator::start(sim_config(300, 44)).await.unwrap();
+    sim.inject(okta_sim::Fault::Delay(std::time::Duration::from_secs(3)), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("connector.json");
+    std::fs::write(&config, ssws_secret(&sim)).unwrap();
+    let state = dir.path().join("cursor.json");
+    let poll: Vec<String> = [
+        "poll",
+        "--config",
+        config.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--output",
+        dir.path().join("events.ndjson").to_str().unwrap(),
+        "--allow-insecure-loopback",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let args: Vec<&str> = poll.iter().map(String::as_str).collect();
+    let holder = {
+        let args = poll.clone();
+        tokio::spawn(async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            okta_ingest(&args).await
+        })
+    };
+    // The first poll holds the lease while Okta is slow to answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let leased =
+        || std::fs::read_to_string(&state).is_ok_and(|text| text.contains("okta-ingest pid"));
+    while !leased() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(leased(), "the first poll took the lease");
+    let refused = okta_ingest(&args).await;
+    assert_eq!(refused.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("okta-ingest pid"), "{stderr}");
+    assert!(stderr.contains("until"), "{stderr}");
+    assert!(holder.await.unwrap().status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_says_what_the_tool_is_and_documents_the_exit_codes() {
+    let run = okta_ingest(&["--help"]).await;
+    let help = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        help.lines()
+            .next()
+            .unwrap()
+            .starts_with("Moves Okta System Log events into Kinesis"),
+        "{help}"
+    );
+    assert!(help.contains("3 the connector is paused"), "{help}");
 }

@@ -99,6 +99,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         let mut slice = Summary::new(id, ActionName::Backfill);
         let result = self.backfill(id, request, deadline, &mut slice).await;
         summary.backfill = slice.backfill;
+        summary.backfill_drain = slice.drain;
         result
     }
 }

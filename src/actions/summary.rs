@@ -44,6 +44,9 @@ pub struct Summary {
     pub drain: Option<DrainReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillProgress>,
+    /// What a poll's backfill slice drained (a `backfill` action reports in `drain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill_drain: Option<DrainReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,7 @@ impl Summary {
             message: None,
             drain: None,
             backfill: None,
+            backfill_drain: None,
             connection: None,
             state: None,
             okta_requests: 0,

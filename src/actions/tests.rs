@@ -104,8 +104,8 @@ async fn request_figures_belong_to_each_warm_invocation() {
         reset: OffsetDateTime::now_utc() + time::Duration::seconds(60),
     });
     let first = twins.run(Action::Poll).await;
-    // 3 full pages and the empty one that says "caught up".
-    assert_eq!(first.okta_requests, 4);
+    // 2 full pages and a short one that says "caught up".
+    assert_eq!(first.okta_requests, 3);
     assert_eq!(first.rate_limit_remaining, Some(60));
 
     append(&twins.okta, 25..30);
@@ -215,6 +215,90 @@ async fn test_connection_reports_the_last_day_and_touches_no_cursor() {
     assert!(twins.store.snapshot(ID).is_none());
 }
 
+fn last_minutes(minutes: i64, restart: bool) -> BackfillRequest {
+    let now = OffsetDateTime::now_utc();
+    BackfillRequest {
+        start: Some(now - time::Duration::minutes(minutes)),
+        end: Some(now),
+        days: None,
+        restart,
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_backfill_request_answers_already_delivered_and_restart_reads_again() {
+    let twins = twins(12);
+    twins.run(Action::Poll).await;
+    let first = twins.run(Action::Backfill(last_minutes(5, false))).await;
+    assert_eq!(first.drain.unwrap().published, 12);
+    let requests = twins.okta.requests().len();
+
+    // The same request a moment later (its end moved on, read by the live stream).
+    let again = twins.run(Action::Backfill(last_minutes(5, false))).await;
+    assert_eq!(again.outcome, Outcome::Ok);
+    assert!(again.message.unwrap().contains("already delivered"));
+    assert!(again.drain.is_none());
+    assert!(again.backfill.unwrap().complete);
+    assert_eq!(twins.okta.requests().len(), requests, "nothing read again");
+    assert_eq!(
+        twins.sink.records().len(),
+        24,
+        "live 12 + backfill 12, no more"
+    );
+
+    let restarted = twins.run(Action::Backfill(last_minutes(5, true))).await;
+    assert_eq!(
+        restarted.drain.unwrap().published,
+        12,
+        "restart re-reads the window"
+    );
+    assert_eq!(twins.sink.records().len(), 36);
+}
+
+#[tokio::test]
+async fn a_repeated_request_continues_the_backfill_in_progress() {
+    let twins = twins(30);
+    // The first slice reads one page, then Okta stalls until the budget ends.
+    twins.okta.answer_only(1);
+    let first = twins
+        .run_for(
+            Action::Backfill(last_minutes(5, false)),
+            Duration::from_millis(400),
+        )
+        .await;
+    assert!(!first.backfill.unwrap().complete);
+    twins.okta.answer_only(100);
+    let again = twins.run(Action::Backfill(last_minutes(5, false))).await;
+    assert!(again.message.unwrap().contains("continues"), "continued");
+    assert_eq!(
+        again.drain.unwrap().published,
+        20,
+        "from where the first stopped"
+    );
+    assert_eq!(twins.sink.records().len(), 30, "nothing twice");
+}
+
+#[tokio::test]
+async fn a_polls_backfill_slice_reports_what_it_published() {
+    let twins = twins(12);
+    twins.okta.answer_only(1);
+    twins
+        .run_for(
+            Action::Backfill(last_minutes(5, false)),
+            Duration::from_millis(300),
+        )
+        .await;
+    twins.okta.answer_only(100);
+    let poll = twins.run_for(Action::Poll, Duration::from_secs(8)).await;
+    assert_eq!(poll.outcome, Outcome::Ok, "{poll:?}");
+    assert_eq!(poll.drain.unwrap().published, 12, "the live stream");
+    assert_eq!(
+        poll.backfill_drain.unwrap().published,
+        2,
+        "the rest of the window"
+    );
+}
+
 #[tokio::test]
 async fn a_backfill_reads_its_window_through_its_own_item() {
     let twins = twins(12);
@@ -222,7 +306,7 @@ async fn a_backfill_reads_its_window_through_its_own_item() {
     let request = BackfillRequest {
         start: Some(now - time::Duration::minutes(5)),
         end: Some(now),
-        days: None,
+        ..Default::default()
     };
     let summary = twins.run(Action::Backfill(request)).await;
     assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
