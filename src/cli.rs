@@ -39,6 +39,10 @@ enum Command {
         common: Common,
         #[command(flatten)]
         output: Output,
+        /// Tail mode: once caught up, keep the lease and poll again every N seconds (1-300)
+        /// until the budget ends, checkpointing each page.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=300))]
+        tail_interval_secs: Option<u64>,
     },
     /// Pull a historical window (default 90 days) through its own cursor item.
     Backfill {
@@ -197,8 +201,16 @@ fn state_file(command: &Command) -> Option<PathBuf> {
 
 async fn execute(command: Command) -> Result<Summary, String> {
     let id = ConnectorId::parse(LOCAL_CONNECTOR).map_err(|e| e.to_string())?;
+    let mut tail_interval = None;
     let (common, output, action) = match command {
-        Command::Poll { common, output } => (common, Some(output), Action::Poll),
+        Command::Poll {
+            common,
+            output,
+            tail_interval_secs,
+        } => {
+            tail_interval = tail_interval_secs.map(Duration::from_secs);
+            (common, Some(output), Action::Poll)
+        }
         Command::Backfill {
             common,
             output,
@@ -224,6 +236,7 @@ async fn execute(command: Command) -> Result<Summary, String> {
         allow_insecure_loopback: common.allow_insecure_loopback,
         safety_margin: Duration::from_secs(2),
         lease_owner_label: Some(format!("okta-ingest pid {}", std::process::id())),
+        tail_interval,
         ..RunSettings::default()
     };
     settings.drain.page_limit = common.limit;

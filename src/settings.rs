@@ -38,6 +38,9 @@ pub struct RunSettings {
     /// Names this process in the leases it takes (e.g. `okta-ingest pid 4242`), so a refused
     /// run can say who holds the lease.
     pub lease_owner_label: Option<String>,
+    /// Tail mode for every connector of this process (the CLI's `--tail-interval-secs`);
+    /// otherwise a connector's `tail_interval_seconds` decides.
+    pub tail_interval: Option<Duration>,
 }
 
 impl Default for RunSettings {
@@ -51,6 +54,7 @@ impl Default for RunSettings {
             secret_cache_ttl: DEFAULT_SECRET_TTL,
             allow_insecure_loopback: false,
             lease_owner_label: None,
+            tail_interval: None,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Settings {
                 .map_or(defaults.secret_cache_ttl, Duration::from_secs),
             allow_insecure_loopback: env.flag("OKTA_ALLOW_INSECURE_LOOPBACK")?,
             lease_owner_label: None,
+            tail_interval: None,
         };
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,

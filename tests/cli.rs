@@ -249,3 +249,59 @@ async fn help_says_what_the_tool_is_and_documents_the_exit_codes() {
     );
     assert!(help.contains("3 the connector is paused"), "{help}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tailing_poll_writes_events_persisted_while_it_runs_and_releases_the_lease() {
+    let sim = Simulator::start(sim_config(200, 45)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("connector.json");
+    std::fs::write(&config, ssws_secret(&sim)).unwrap();
+    let state = dir.path().join("cursor.json");
+    let output = dir.path().join("events.ndjson");
+    let args: Vec<String> = [
+        "poll",
+        "--config",
+        config.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--allow-insecure-loopback",
+        "--tail-interval-secs",
+        "1",
+        "--budget-secs",
+        "6",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let tail = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        okta_ingest(&args).await
+    });
+    let lines = || std::fs::read_to_string(&output).map_or(0, |text| text.lines().count());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while lines() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let first = lines();
+    assert!(first > 0, "the first round wrote the backlog");
+    sim.append_events(50);
+    let run = tail.await.unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("\"tail_rounds\""), "{stderr}");
+    assert!(
+        lines() > first,
+        "events appended while tailing were written"
+    );
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        !saved.contains("okta-ingest pid"),
+        "the lease is released: {saved}"
+    );
+}

@@ -80,7 +80,10 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             .release(lease, &outcome, self.settings.pause_after_failures, now)
             .await?;
         summary.state = Some(StateView::from(&item));
-        summary.backfill = BackfillProgress::of(&item);
+        // A live item has no window: it leaves the progress of a backfill slice in place.
+        if let Some(progress) = BackfillProgress::of(&item) {
+            summary.backfill = Some(progress);
+        }
         Ok(failure)
     }
 }

@@ -59,6 +59,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_remaining: Option<u32>,
     pub duration_ms: u64,
+    /// Tail mode: how many times the poll polled again after catching up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail_rounds: Option<u32>,
     /// Why the invocation failed (`outcome` is `failed` exactly when this is set).
     #[serde(skip)]
     pub error: Option<RunError>,
@@ -80,6 +83,7 @@ impl Summary {
             okta_throttled: 0,
             rate_limit_remaining: None,
             duration_ms: 0,
+            tail_rounds: None,
             error: None,
         }
     }

@@ -29,6 +29,15 @@ struct Twins {
 }
 
 fn twins(events: usize) -> Twins {
+    twins_with(events, |_| {})
+}
+
+/// Twins whose polls tail every `interval`.
+fn tailing(events: usize, interval: Duration) -> Twins {
+    twins_with(events, |settings| settings.tail_interval = Some(interval))
+}
+
+fn twins_with(events: usize, adjust: impl FnOnce(&mut RunSettings)) -> Twins {
     let okta = Arc::new(MemoryLogSource::new());
     append(&okta, 0..events);
     let secrets = Arc::new(MemorySecretSource::new());
@@ -43,6 +52,7 @@ fn twins(events: usize) -> Twins {
         ..RunSettings::default()
     };
     settings.drain.page_limit = 10;
+    adjust(&mut settings);
     let connector = Connector::with_sources(
         secrets,
         store.clone(),
@@ -321,4 +331,106 @@ async fn a_backfill_reads_its_window_through_its_own_item() {
         twins.store.snapshot(ID).is_none(),
         "the live item is untouched"
     );
+}
+
+#[tokio::test]
+async fn a_tailing_poll_delivers_new_events_each_interval_and_hands_over_cleanly() {
+    let twins = tailing(5, Duration::from_millis(50));
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        append(&twins.okta, 5..8);
+        // A scheduled invocation meanwhile finds the lease held and reads nothing.
+        let requests = twins.okta.requests().len();
+        let held = twins.run(Action::Poll).await;
+        assert_eq!(requests, twins.okta.requests().len());
+        held
+    };
+    let (tail, held) = tokio::join!(
+        twins.run_for(Action::Poll, Duration::from_millis(900)),
+        later
+    );
+    assert_eq!(held.outcome, Outcome::LeaseHeld);
+    assert_eq!(tail.outcome, Outcome::Ok, "{tail:?}");
+    let rounds = tail.tail_rounds.unwrap();
+    assert!(rounds >= 3, "{rounds}");
+    assert_eq!(
+        tail.drain.as_ref().unwrap().published,
+        8,
+        "events of later rounds too"
+    );
+    // One request per round: each round's short page says "caught up".
+    assert_eq!(tail.okta_requests, 1 + u64::from(rounds));
+    let item = twins.store.snapshot(ID).unwrap();
+    assert_eq!(item.lease_owner, None, "released at the end");
+    assert_eq!(item.delivered_total, 8, "each round checkpointed");
+
+    // The next scheduled poll takes over at once, from the cursor the tail left.
+    append(&twins.okta, 8..10);
+    let next = twins
+        .run_for(Action::Poll, Duration::from_millis(300))
+        .await;
+    assert_eq!(next.outcome, Outcome::Ok);
+    let ids: Vec<String> = twins
+        .sink
+        .records()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert_eq!(
+        ids,
+        (0..10).map(|n| format!("e{n}")).collect::<Vec<_>>(),
+        "in order, none twice"
+    );
+}
+
+#[tokio::test]
+async fn disable_stops_a_tailing_poll_within_one_interval() {
+    let twins = tailing(5, Duration::from_millis(50));
+    let disable = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        twins
+            .run(Action::Disable {
+                reason: "maintenance".into(),
+            })
+            .await
+    };
+    let tail = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(
+            twins.run_for(Action::Poll, Duration::from_secs(60)),
+            disable
+        )
+        .0
+    })
+    .await
+    .expect("the tail stopped long before its budget");
+    assert_eq!(tail.outcome, Outcome::Ok);
+    assert!(tail.message.unwrap().contains("paused"));
+    let item = twins.store.snapshot(ID).unwrap();
+    assert_eq!(item.lease_owner, None, "the lease is released");
+    assert!(item.paused.is_some());
+}
+
+#[tokio::test]
+async fn a_backfill_in_progress_gets_its_time_between_tail_rounds() {
+    let twins = tailing(12, Duration::from_millis(100));
+    twins.okta.answer_only(1);
+    twins
+        .run_for(
+            Action::Backfill(last_minutes(5, false)),
+            Duration::from_millis(300),
+        )
+        .await;
+    twins.okta.answer_only(1000);
+    let tail = twins
+        .run_for(Action::Poll, Duration::from_millis(800))
+        .await;
+    assert_eq!(tail.outcome, Outcome::Ok, "{tail:?}");
+    assert!(tail.tail_rounds.unwrap() >= 1);
+    assert!(tail.backfill.unwrap().complete);
+    assert_eq!(
+        tail.backfill_drain.unwrap().published,
+        2,
+        "the rest of the window"
+    );
+    assert_eq!(tail.drain.unwrap().published, 12);
 }

@@ -145,6 +145,7 @@ mod tests {
             rate_limit_remaining: Some(41),
             duration_ms: 1234,
             backfill_drain: None,
+            tail_rounds: None,
             error: None,
         }
     }
