@@ -11,14 +11,16 @@ use tokio::time::Instant;
 
 use crate::actions::{Connector, Outcome, Summary};
 use crate::cursor::file::FileCursorStore;
+use crate::cursor::CursorStore;
 use crate::drain::{Formatted, Normalized, RecordFormat};
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Exclusion, Normalizer};
 use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
 use crate::secrets::file::FileSecretSource;
+use crate::secrets::SecretSource;
 use crate::settings::RunSettings;
 use crate::sink::file::FileSink;
-use crate::sink::Record;
+use crate::sink::{EventSink, Record};
 
 /// Moves Okta System Log events into Kinesis as TOTAL events; locally, into NDJSON files.
 ///
@@ -261,18 +263,8 @@ async fn execute(command: Command) -> Result<Summary, String> {
         ),
     };
     let connector = Connector::new(secrets, store, sink, settings).with_format(format);
-    let deadline = Instant::now() + Duration::from_secs(common.budget_secs);
-    finished(
-        connector
-            .handle(
-                &Invocation {
-                    connector_id: id,
-                    action,
-                },
-                deadline,
-            )
-            .await,
-    )
+    let budget = Duration::from_secs(common.budget_secs);
+    run_action(&connector, id, action, budget).await
 }
 
 /// `disable` and `resume`: they touch only the state file (no credentials, no Okta).
@@ -284,21 +276,21 @@ async fn operate(id: ConnectorId, state: PathBuf, action: Action) -> Result<Summ
         FileSink::stdout(),
         RunSettings::default(),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    finished(
-        connector
-            .handle(
-                &Invocation {
-                    connector_id: id,
-                    action,
-                },
-                deadline,
-            )
-            .await,
-    )
+    run_action(&connector, id, action, Duration::from_secs(30)).await
 }
 
-fn finished(summary: Summary) -> Result<Summary, String> {
+/// Runs one action locally; a failed run prints its summary and becomes the error message.
+async fn run_action<S: SecretSource, C: CursorStore, K: EventSink>(
+    connector: &Connector<S, C, K>,
+    connector_id: ConnectorId,
+    action: Action,
+    budget: Duration,
+) -> Result<Summary, String> {
+    let invocation = Invocation {
+        connector_id,
+        action,
+    };
+    let summary = connector.handle(&invocation, Instant::now() + budget).await;
     if summary.outcome == Outcome::Failed {
         print_summary(&summary);
         return Err(summary.message.unwrap_or_else(|| "run failed".into()));

@@ -2,14 +2,15 @@
 //! the cursor after the output; `test-connection` reports the recent event count.
 #![cfg(feature = "testkit")]
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use okta_ingest::testkit::rig::{sim_config, ssws_secret};
 use okta_sim::Simulator;
 
 /// Runs the binary off the runtime's threads, so the in-process simulator keeps serving.
-async fn okta_ingest(args: &[&str]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+async fn okta_ingest<S: AsRef<str>>(args: &[S]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_okta-ingest"))
             .args(&args)
@@ -19,6 +20,51 @@ async fn okta_ingest(args: &[&str]) -> std::process::Output {
     })
     .await
     .unwrap()
+}
+
+/// The simulator and the files of one local connector.
+struct Local {
+    sim: Simulator,
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    output: PathBuf,
+    config: PathBuf,
+}
+
+impl Local {
+    async fn start(events: usize, seed: u64) -> Local {
+        let sim = Simulator::start(sim_config(events, seed)).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("connector.json");
+        std::fs::write(&config, ssws_secret(&sim)).unwrap();
+        Local {
+            sim,
+            state: dir.path().join("cursor.json"),
+            output: dir.path().join("events.ndjson"),
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn state(&self) -> &str {
+        self.state.to_str().unwrap()
+    }
+
+    /// `poll` of this connector, with `extra` arguments.
+    fn poll(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = ["poll", "--config", self.config.to_str().unwrap()]
+            .into_iter()
+            .chain(["--state", self.state(), "--output"])
+            .chain([self.output.to_str().unwrap(), "--allow-insecure-loopback"])
+            .map(str::to_string)
+            .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    }
+
+    fn lines(&self) -> usize {
+        std::fs::read_to_string(&self.output).map_or(0, |text| text.lines().count())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,31 +188,15 @@ async fn the_sample_simulator_config_and_secret_work_together() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_connector_exits_non_zero_until_resumed_from_the_command_line() {
-    let sim = Simulator::start(sim_config(300, 43)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("connector.json");
-    std::fs::write(&config, ssws_secret(&sim)).unwrap();
-    let state = dir.path().join("cursor.json");
-    let state = state.to_str().unwrap();
-    let output = dir.path().join("events.ndjson");
-    let poll = [
-        "poll",
-        "--config",
-        config.to_str().unwrap(),
-        "--state",
-        state,
-        "--output",
-        output.to_str().unwrap(),
-        "--allow-insecure-loopback",
-    ];
-
+    let local = Local::start(300, 43).await;
+    let state = local.state();
     let run = okta_ingest(&["disable", "--state", state, "--reason", "key rotation"]).await;
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let run = okta_ingest(&poll).await;
+    let run = okta_ingest(&local.poll(&[])).await;
     assert_eq!(run.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("key rotation"), "{stderr}");
@@ -174,7 +204,10 @@ async fn a_paused_connector_exits_non_zero_until_resumed_from_the_command_line()
         stderr.contains(&format!("okta-ingest resume --state {state}")),
         "{stderr}"
     );
-    assert!(sim.requests().is_empty(), "a paused connector calls nobody");
+    assert!(
+        local.sim.requests().is_empty(),
+        "a paused connector calls nobody"
+    );
 
     let run = okta_ingest(&["resume", "--state", state]).await;
     assert!(
@@ -182,48 +215,30 @@ async fn a_paused_connector_exits_non_zero_until_resumed_from_the_command_line()
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let run = okta_ingest(&poll).await;
+    let run = okta_ingest(&local.poll(&[])).await;
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(std::fs::read_to_string(&output).unwrap().lines().count() > 100);
+    assert!(local.lines() > 100);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poll_refused_by_a_live_lease_holder_exits_non_zero_naming_it() {
-    let sim = Simulator::start(sim_config(300, 44)).await.unwrap();
-    sim.inject(okta_sim::Fault::Delay(std::time::Duration::from_secs(3)), 1);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("connector.json");
-    std::fs::write(&config, ssws_secret(&sim)).unwrap();
-    let state = dir.path().join("cursor.json");
-    let poll: Vec<String> = [
-        "poll",
-        "--config",
-        config.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--output",
-        dir.path().join("events.ndjson").to_str().unwrap(),
-        "--allow-insecure-loopback",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
-    let args: Vec<&str> = poll.iter().map(String::as_str).collect();
-    let holder = {
-        let args = poll.clone();
-        tokio::spawn(async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            okta_ingest(&args).await
-        })
-    };
+    let local = Local::start(300, 44).await;
+    local
+        .sim
+        .inject(okta_sim::Fault::Delay(std::time::Duration::from_secs(3)), 1);
+    let args = local.poll(&[]);
+    let holder = tokio::spawn({
+        let args = args.clone();
+        async move { okta_ingest(&args).await }
+    });
     // The first poll holds the lease while Okta is slow to answer.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let leased =
-        || std::fs::read_to_string(&state).is_ok_and(|text| text.contains("okta-ingest pid"));
+        || std::fs::read_to_string(&local.state).is_ok_and(|text| text.contains("okta-ingest pid"));
     while !leased() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -252,41 +267,16 @@ async fn help_says_what_the_tool_is_and_documents_the_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tailing_poll_writes_events_persisted_while_it_runs_and_releases_the_lease() {
-    let sim = Simulator::start(sim_config(200, 45)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("connector.json");
-    std::fs::write(&config, ssws_secret(&sim)).unwrap();
-    let state = dir.path().join("cursor.json");
-    let output = dir.path().join("events.ndjson");
-    let args: Vec<String> = [
-        "poll",
-        "--config",
-        config.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--allow-insecure-loopback",
-        "--tail-interval-secs",
-        "1",
-        "--budget-secs",
-        "6",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
-    let tail = tokio::spawn(async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        okta_ingest(&args).await
-    });
-    let lines = || std::fs::read_to_string(&output).map_or(0, |text| text.lines().count());
+    let local = Local::start(200, 45).await;
+    let args = local.poll(&["--tail-interval-secs", "1", "--budget-secs", "6"]);
+    let tail = tokio::spawn(async move { okta_ingest(&args).await });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while lines() == 0 && std::time::Instant::now() < deadline {
+    while local.lines() == 0 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let first = lines();
+    let first = local.lines();
     assert!(first > 0, "the first round wrote the backlog");
-    sim.append_events(50);
+    local.sim.append_events(50);
     let run = tail.await.unwrap();
     assert!(
         run.status.success(),
@@ -296,10 +286,10 @@ async fn a_tailing_poll_writes_events_persisted_while_it_runs_and_releases_the_l
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("\"tail_rounds\""), "{stderr}");
     assert!(
-        lines() > first,
+        local.lines() > first,
         "events appended while tailing were written"
     );
-    let saved = std::fs::read_to_string(&state).unwrap();
+    let saved = std::fs::read_to_string(&local.state).unwrap();
     assert!(
         !saved.contains("okta-ingest pid"),
         "the lease is released: {saved}"

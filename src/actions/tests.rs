@@ -76,6 +76,20 @@ fn append(okta: &MemoryLogSource, range: std::ops::Range<usize>) {
 }
 
 impl Twins {
+    /// A backfill of the last 5 minutes that reads one page, then finds Okta stalled until
+    /// its budget ends; Okta answers again afterwards.
+    async fn start_a_backfill_that_stalls(&self) -> Summary {
+        self.okta.answer_only(1);
+        let summary = self
+            .run_for(
+                Action::Backfill(last_minutes(5, false)),
+                Duration::from_millis(400),
+            )
+            .await;
+        self.okta.answer_only(1000);
+        summary
+    }
+
     async fn run(&self, action: Action) -> Summary {
         self.run_for(action, Duration::from_secs(5)).await
     }
@@ -269,15 +283,8 @@ async fn a_repeated_backfill_request_answers_already_delivered_and_restart_reads
 async fn a_repeated_request_continues_the_backfill_in_progress() {
     let twins = twins(30);
     // The first slice reads one page, then Okta stalls until the budget ends.
-    twins.okta.answer_only(1);
-    let first = twins
-        .run_for(
-            Action::Backfill(last_minutes(5, false)),
-            Duration::from_millis(400),
-        )
-        .await;
+    let first = twins.start_a_backfill_that_stalls().await;
     assert!(!first.backfill.unwrap().complete);
-    twins.okta.answer_only(100);
     let again = twins.run(Action::Backfill(last_minutes(5, false))).await;
     assert!(again.message.unwrap().contains("continues"), "continued");
     assert_eq!(
@@ -291,14 +298,7 @@ async fn a_repeated_request_continues_the_backfill_in_progress() {
 #[tokio::test]
 async fn a_polls_backfill_slice_reports_what_it_published() {
     let twins = twins(12);
-    twins.okta.answer_only(1);
-    twins
-        .run_for(
-            Action::Backfill(last_minutes(5, false)),
-            Duration::from_millis(300),
-        )
-        .await;
-    twins.okta.answer_only(100);
+    twins.start_a_backfill_that_stalls().await;
     let poll = twins.run_for(Action::Poll, Duration::from_secs(8)).await;
     assert_eq!(poll.outcome, Outcome::Ok, "{poll:?}");
     assert_eq!(poll.drain.unwrap().published, 12, "the live stream");
@@ -413,14 +413,7 @@ async fn disable_stops_a_tailing_poll_within_one_interval() {
 #[tokio::test]
 async fn a_backfill_in_progress_gets_its_time_between_tail_rounds() {
     let twins = tailing(12, Duration::from_millis(100));
-    twins.okta.answer_only(1);
-    twins
-        .run_for(
-            Action::Backfill(last_minutes(5, false)),
-            Duration::from_millis(300),
-        )
-        .await;
-    twins.okta.answer_only(1000);
+    twins.start_a_backfill_that_stalls().await;
     let tail = twins
         .run_for(Action::Poll, Duration::from_millis(800))
         .await;
