@@ -97,6 +97,8 @@ pub struct BackfillRequest {
     pub start: Option<OffsetDateTime>,
     pub end: Option<OffsetDateTime>,
     pub days: Option<u32>,
+    /// Read the window again even if a backfill already delivered (or is delivering) it.
+    pub restart: bool,
 }
 
 impl BackfillRequest {
@@ -160,6 +162,8 @@ struct ActionPayload {
     days: Option<u32>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    restart: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -202,6 +206,7 @@ impl Invocation {
         only(body.window.is_none() || is("backfill"), "window")?;
         only(body.days.is_none() || is("backfill"), "days")?;
         only(body.reason.is_none() || is("disable"), "reason")?;
+        only(body.restart.is_none() || is("backfill"), "restart")?;
         let action = match body.action.as_str() {
             "poll" => Action::Poll,
             "test_connection" => Action::TestConnection,
@@ -209,6 +214,7 @@ impl Invocation {
                 start: body.window.as_ref().and_then(|w| w.start),
                 end: body.window.as_ref().and_then(|w| w.end),
                 days: body.days,
+                restart: body.restart.unwrap_or(false),
             }),
             "disable" => Action::Disable {
                 reason: body
@@ -336,7 +342,7 @@ mod tests {
         let inverted = BackfillRequest {
             start: Some(now - time::Duration::days(1)),
             end: Some(now - time::Duration::days(2)),
-            days: None,
+            ..Default::default()
         };
         assert!(inverted.window(now).is_err());
     }

@@ -39,6 +39,12 @@ pub struct RunSettings {
     pub secret_cache_ttl: Duration,
     /// Accept `http://127.0.0.1` org URLs (the local simulator). Never set in production.
     pub allow_insecure_loopback: bool,
+    /// Names this process in the leases it takes (e.g. `okta-ingest pid 4242`), so a refused
+    /// run can say who holds the lease.
+    pub lease_owner_label: Option<String>,
+    /// Tail mode for every connector of this process (the CLI's `--tail-interval-secs`);
+    /// otherwise a connector's `tail_interval_seconds` decides.
+    pub tail_interval: Option<Duration>,
 }
 
 impl Default for RunSettings {
@@ -51,6 +57,8 @@ impl Default for RunSettings {
             okta: ClientOptions::default(),
             secret_cache_ttl: DEFAULT_SECRET_TTL,
             allow_insecure_loopback: false,
+            lease_owner_label: None,
+            tail_interval: None,
         }
     }
 }
@@ -111,6 +119,8 @@ impl Settings {
                 .number("SECRET_CACHE_SECONDS", 0..=3600)?
                 .map_or(defaults.secret_cache_ttl, Duration::from_secs),
             allow_insecure_loopback: env.flag("OKTA_ALLOW_INSECURE_LOOPBACK")?,
+            lease_owner_label: None,
+            tail_interval: None,
         };
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,

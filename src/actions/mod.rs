@@ -12,6 +12,7 @@ mod resume;
 mod sources;
 mod stream;
 mod summary;
+mod tail;
 mod test_connection;
 
 pub use summary::{BackfillProgress, Outcome, StateView, Summary};

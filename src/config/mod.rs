@@ -54,6 +54,9 @@ pub enum ConfigError {
     },
 }
 
+/// Longest tail interval: beyond it, the schedule alone polls as often.
+const MAX_TAIL_INTERVAL_SECONDS: u64 = 300;
+
 /// One connector's validated configuration. Debug and Display never show secrets.
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
@@ -62,6 +65,8 @@ pub struct ConnectorConfig {
     pub event_policy: CatalogPolicy,
     pub include_raw: bool,
     pub backfill_on_setup: bool,
+    /// Tail mode: a poll that caught up polls again at this interval until its deadline.
+    pub tail_interval: Option<std::time::Duration>,
 }
 
 impl fmt::Display for ConnectorConfig {
@@ -102,6 +107,20 @@ impl ConnectorConfig {
         };
         let include_raw = top.optional_bool("include_raw")?.unwrap_or(false);
         let backfill_on_setup = top.optional_bool("backfill_on_setup")?.unwrap_or(false);
+        let tail_interval = match top.optional("tail_interval_seconds") {
+            None => None,
+            Some(value) => match value.as_u64() {
+                Some(seconds @ 1..=MAX_TAIL_INTERVAL_SECONDS) => {
+                    Some(std::time::Duration::from_secs(seconds))
+                }
+                _ => {
+                    return Err(field_error(
+                        "tail_interval_seconds",
+                        "must be a whole number of seconds between 1 and 300 (leave it out to poll only on schedule)",
+                    ))
+                }
+            },
+        };
         top.refuse_unknown()?;
         Ok(ConnectorConfig {
             org_url,
@@ -109,6 +128,7 @@ impl ConnectorConfig {
             event_policy,
             include_raw,
             backfill_on_setup,
+            tail_interval,
         })
     }
 }
@@ -142,6 +162,27 @@ mod tests {
         assert_eq!(config.event_policy, CatalogPolicy::Catalog);
         assert!(!config.include_raw);
         assert!(!config.backfill_on_setup);
+        assert_eq!(config.tail_interval, None, "tail mode is off by default");
+    }
+
+    #[test]
+    fn tail_interval_is_whole_seconds_within_bounds() {
+        let doc = |value: Value| {
+            json!({"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"},
+                   "tail_interval_seconds": value})
+            .to_string()
+        };
+        let config = ConnectorConfig::from_json(&doc(json!(10)), ValidationOptions::default());
+        assert_eq!(
+            config.unwrap().tail_interval,
+            Some(std::time::Duration::from_secs(10))
+        );
+        for bad in [json!(0), json!(301), json!("10"), json!(2.5)] {
+            let err = ConnectorConfig::from_json(&doc(bad.clone()), ValidationOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`tail_interval_seconds`"), "{bad}: {err}");
+        }
     }
 
     #[test]

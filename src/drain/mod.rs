@@ -119,13 +119,17 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
             return Ok(StopReason::WindowComplete);
         }
         let first = start::first_request(item, kind, self.settings, &mut progress.report)?;
+        let mut limit = requested_limit(&first, self.settings.page_limit);
         let mut page = self.fetch(first, deadline).await?;
         loop {
             progress.report.pages += 1;
             progress.report.fetched += page.events.len() as u64;
             let batch = records::batch(self.normalizer, self.format, &page, &mut progress.report);
             let next = next_link(&mut page, kind)?;
-            let stop = end_of_stream(&page, next.as_ref(), kind);
+            let stop = end_of_stream(&page, next.as_ref(), kind, limit);
+            if let Some(url) = &next {
+                limit = requested_limit(&PageRequest::Next(url.clone()), limit);
+            }
             let prefetch = async {
                 match &next {
                     Some(url) if stop.is_none() && Instant::now() < deadline => {
@@ -226,15 +230,39 @@ fn next_link(page: &mut Page, kind: StreamKind) -> Result<Option<Url>, DrainErro
     Ok(next)
 }
 
-/// Whether this page ends the stream: a window without `next` is complete, an empty polling
-/// page means nothing newer is available.
-fn end_of_stream(page: &Page, next: Option<&Url>, kind: StreamKind) -> Option<StopReason> {
+/// Whether this page ends the stream: a window without `next` is complete. A polling page
+/// with fewer events than asked for proves the end was reached when Okta answered: its `next`
+/// link is checkpointed and the drain stops without asking for the (empty) page after it;
+/// events persisted later arrive through that link on the next poll.
+fn end_of_stream(
+    page: &Page,
+    next: Option<&Url>,
+    kind: StreamKind,
+    limit: u32,
+) -> Option<StopReason> {
     match (next, kind) {
         (None, StreamKind::Backfill(_)) => Some(StopReason::WindowComplete),
         (None, StreamKind::Live) => Some(StopReason::CaughtUp),
+        (Some(_), StreamKind::Live) if page.events.len() < limit as usize => {
+            Some(StopReason::CaughtUp)
+        }
         (Some(_), _) if page.events.is_empty() => Some(StopReason::CaughtUp),
         (Some(_), _) => None,
     }
+}
+
+/// The page size a request asks for: its own, or for a `next` link that names none, the
+/// previous one.
+fn requested_limit(request: &PageRequest, fallback: u32) -> u32 {
+    match request {
+        PageRequest::Start { limit, .. } => *limit,
+        PageRequest::Next(url) => url
+            .query_pairs()
+            .find(|(key, _)| key == "limit")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(fallback),
+    }
+    .clamp(1, MAX_PAGE_LIMIT)
 }
 
 /// How many records of a failed publish reached the sink anyway.

@@ -51,6 +51,24 @@ impl DrainReport {
     pub fn excluded_total(&self) -> u64 {
         self.excluded.values().sum()
     }
+
+    /// Adds a later drain of the same item (a tail round): counts add up, the later one says
+    /// where the stream stands and why it stopped.
+    pub fn absorb(&mut self, later: DrainReport) {
+        self.pages += later.pages;
+        self.fetched += later.fetched;
+        self.published += later.published;
+        for (reason, n) in later.excluded {
+            *self.excluded.entry(reason).or_default() += n;
+        }
+        self.checkpoints += later.checkpoints;
+        self.cursor_advanced |= later.cursor_advanced;
+        self.caught_up = later.caught_up;
+        self.stop_reason = later.stop_reason;
+        self.newest_published = self.newest_published.max(later.newest_published);
+        self.restarted_beyond_retention |= later.restarted_beyond_retention;
+        self.duplicates_replayed += later.duplicates_replayed;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

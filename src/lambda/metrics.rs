@@ -42,7 +42,9 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
         ),
     ];
     let drain = summary.drain.as_ref();
-    let count = |f: fn(&DrainReport) -> u64| drain.map_or(0.0, |d| f(d) as f64);
+    // A poll's backfill slice publishes too: its events count with the live stream's.
+    let drains = || drain.into_iter().chain(summary.backfill_drain.as_ref());
+    let count = |f: fn(&DrainReport) -> u64| drains().map(|d| f(d) as f64).sum::<f64>();
     values.push(("EventsFetched".into(), count(|d| d.fetched), "Count"));
     values.push(("EventsPublished".into(), count(|d| d.published), "Count"));
     values.push((
@@ -61,10 +63,14 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
         count(|d| d.duplicates_replayed),
         "Count",
     ));
-    if let Some(drain) = drain {
+    let mut excluded = std::collections::BTreeMap::<&str, u64>::new();
+    for drain in drains() {
         for (reason, n) in &drain.excluded {
-            values.push((format!("Excluded_{reason}"), *n as f64, "Count"));
+            *excluded.entry(reason).or_default() += n;
         }
+    }
+    for (reason, n) in excluded {
+        values.push((format!("Excluded_{reason}"), n as f64, "Count"));
     }
     if let Some(remaining) = summary.rate_limit_remaining {
         values.push(("RateLimitRemaining".into(), f64::from(remaining), "Count"));
@@ -143,6 +149,8 @@ mod tests {
             okta_throttled: 2,
             rate_limit_remaining: Some(41),
             duration_ms: 1234,
+            backfill_drain: None,
+            tail_rounds: None,
             error: None,
         }
     }
@@ -259,6 +267,27 @@ mod tests {
         assert_eq!(doc["Failed"].as_f64(), Some(1.0));
         assert_eq!(doc["StopReason"], "failed");
         assert!(doc.get("IngestionLagSeconds").is_none());
+    }
+
+    #[test]
+    fn a_polls_backfill_slice_counts_with_the_live_stream() {
+        let mut summary = summary(Outcome::Ok);
+        summary.drain = Some(DrainReport {
+            published: 10,
+            pages: 1,
+            excluded: BTreeMap::from([("not_in_catalog", 1)]),
+            ..DrainReport::default()
+        });
+        summary.backfill_drain = Some(DrainReport {
+            published: 500,
+            pages: 2,
+            excluded: BTreeMap::from([("not_in_catalog", 4)]),
+            ..DrainReport::default()
+        });
+        let doc = metrics_document(&summary, NOW);
+        assert_eq!(doc["EventsPublished"].as_f64(), Some(510.0));
+        assert_eq!(doc["Pages"].as_f64(), Some(3.0));
+        assert_eq!(doc["Excluded_not_in_catalog"].as_f64(), Some(5.0));
     }
 
     #[test]
