@@ -57,6 +57,8 @@ enum Command {
     },
     /// Run as the Lambda function (also chosen automatically under the Lambda runtime).
     Lambda,
+    /// Manage the connectors of a deployed fleet (AWS credentials from the default chain).
+    Connectors(crate::fleet::cli::ConnectorsArgs),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +126,9 @@ pub async fn run() -> ExitCode {
         };
     }
     crate::telemetry::init_tracing(false);
+    if let Command::Connectors(args) = cli.command {
+        return crate::fleet::cli::run(args).await;
+    }
     match execute(cli.command).await {
         Ok(summary) => {
             print_summary(&summary);
@@ -153,7 +158,7 @@ async fn execute(command: Command) -> Result<Summary, String> {
             }),
         ),
         Command::TestConnection { common } => (common, None, Action::TestConnection),
-        Command::Lambda => unreachable!("handled by run"),
+        Command::Lambda | Command::Connectors(_) => unreachable!("handled by run"),
     };
     let mut settings = RunSettings {
         allow_insecure_loopback: common.allow_insecure_loopback,

@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod cursor;
+pub mod fleet;
 pub mod normalize;
 pub mod okta;
 pub mod secrets;

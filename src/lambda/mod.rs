@@ -4,6 +4,7 @@
 
 pub mod metrics;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -12,9 +13,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::actions::{Connector, RunError};
-use crate::cursor::dynamodb::DynamoCursorStore;
+use crate::fleet::scoped::ScopedAccess;
 use crate::invocation::{Invocation, InvocationError};
-use crate::secrets::secrets_manager::SecretsManagerSource;
 use crate::settings::Settings;
 use crate::sink::kinesis::KinesisSink;
 use crate::telemetry;
@@ -46,7 +46,9 @@ impl From<LambdaError> for Diagnostic {
 /// A runtime deadline further away than this is not real (Lambda's maximum is 15 minutes).
 const MAX_LAMBDA_RUN: Duration = Duration::from_secs(15 * 60);
 
-pub type LambdaConnector = Connector<SecretsManagerSource, DynamoCursorStore, KinesisSink>;
+/// Secrets and cursors go through per-connector scoped credentials; the shared stream through the
+/// function's own.
+pub type LambdaConnector = Connector<Arc<ScopedAccess>, Arc<ScopedAccess>, KinesisSink>;
 
 /// Builds the connector with the AWS configuration of the environment (`AWS_ENDPOINT_URL`
 /// points it at a local emulator).
@@ -56,15 +58,16 @@ pub async fn init(settings: &Settings) -> LambdaConnector {
 }
 
 pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConnector {
+    let access = Arc::new(ScopedAccess::new(
+        aws.clone(),
+        settings.connector_access_role_arn.clone(),
+        settings.secret_id_template.clone(),
+        settings.cursor_table.clone(),
+        settings.run.connector_cache_size,
+    ));
     Connector::new(
-        SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(aws),
-            settings.secret_id_template.clone(),
-        ),
-        DynamoCursorStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            settings.cursor_table.clone(),
-        ),
+        access.clone(),
+        access,
         KinesisSink::new(
             aws_sdk_kinesis::Client::new(aws),
             settings.event_stream.clone(),
@@ -78,6 +81,16 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let started = Instant::now();
     let settings = Settings::from_env()?;
     let connector = init(&settings).await;
+    match &settings.connector_access_role_arn {
+        Some(role) => tracing::info!(
+            role = %role,
+            "each invocation assumes the connector-access role with its connector_id session tag"
+        ),
+        None => tracing::warn!(
+            "CONNECTOR_ACCESS_ROLE_ARN is not set: every connector uses the function's own credentials, \
+             so IAM does not keep connectors apart (fine for local runs and tests, not for a fleet)"
+        ),
+    }
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "initialised"
