@@ -113,17 +113,23 @@ impl SecretsAdmin {
             .as_service_error()
             .and_then(|e| e.message())
             .unwrap_or_default();
-        match code {
-            "ResourceExistsException" => {}
-            "InvalidRequestException" if message.contains("deletion") => {
-                self.client
-                    .restore_secret()
-                    .secret_id(&secret_id)
-                    .send()
-                    .await
-                    .map_err(|e| self.error(&secret_id, e))?;
-            }
-            _ => return Err(self.error(&secret_id, err)),
+        let exists = code == "ResourceExistsException"
+            || (code == "InvalidRequestException" && message.contains("deletion"));
+        if !exists {
+            return Err(self.error(&secret_id, err));
+        }
+        // A connector removed earlier left its secret scheduled for deletion: bring it back first.
+        if self
+            .describe(connector_id)
+            .await?
+            .is_some_and(|s| s.deleted)
+        {
+            self.client
+                .restore_secret()
+                .secret_id(&secret_id)
+                .send()
+                .await
+                .map_err(|e| self.error(&secret_id, e))?;
         }
         self.client
             .put_secret_value()
