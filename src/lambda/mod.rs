@@ -133,7 +133,14 @@ pub async fn handle(
     async move {
         let mut summary = connector.handle(&invocation, deadline).await;
         metrics::log_summary(&summary);
-        metrics::emit_metrics(&summary);
+        metrics::emit_metrics(
+            &summary,
+            if settings.per_connector_metrics {
+                metrics::MetricDimensions::FleetAndConnector
+            } else {
+                metrics::MetricDimensions::Fleet
+            },
+        );
         match summary.error.take() {
             None => Ok(serde_json::to_value(summary).unwrap_or(Value::Null)),
             Some(err) => Err(LambdaError::from(err).into()),
