@@ -9,11 +9,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use crate::actions::Connector;
 use crate::config::{ConnectorConfig, ValidationOptions};
-use crate::connector::Connector;
 use crate::cursor::dynamodb::DynamoCursorStore;
 use crate::cursor::memory::MemoryCursorStore;
-use crate::cursor::{CursorItem, CursorStore, Pause, PausedBy};
+use crate::cursor::{backfill_key, live_key, CursorItem, CursorStore, Pause, PausedBy};
 use crate::fleet::scheduler::{flexible_window_minutes, validate_expression, Schedule, Scheduler};
 use crate::fleet::secrets_admin::{SecretInfo, SecretsAdmin};
 use crate::invocation::{Action, ConnectorId, Invocation};
@@ -223,7 +223,7 @@ impl<S: Scheduler> Fleet<S> {
         );
         let backfill = self
             .store
-            .load(&id.backfill_key())
+            .load(&backfill_key(id.as_str()))
             .await
             .map_err(|e| e.to_string())?;
         view.backfill = backfill.map(|b| BackfillView {
@@ -247,7 +247,7 @@ impl<S: Scheduler> Fleet<S> {
             at: now,
         };
         self.store
-            .set_pause(&id.live_key(), Some(pause), now)
+            .set_pause(&live_key(id.as_str()), Some(pause), now)
             .await
             .map_err(|e| e.to_string())?;
         if let Some(mut schedule) = schedule {
@@ -268,17 +268,17 @@ impl<S: Scheduler> Fleet<S> {
         let (schedule, _) = self.known(&id).await?;
         let now = OffsetDateTime::now_utc();
         self.store
-            .set_pause(&id.live_key(), None, now)
+            .set_pause(&live_key(id.as_str()), None, now)
             .await
             .map_err(|e| e.to_string())?;
         let backfill = self
             .store
-            .load(&id.backfill_key())
+            .load(&backfill_key(id.as_str()))
             .await
             .map_err(|e| e.to_string())?;
         if backfill.is_some_and(|b| b.paused.is_some() || b.consecutive_failures > 0) {
             self.store
-                .set_pause(&id.backfill_key(), None, now)
+                .set_pause(&backfill_key(id.as_str()), None, now)
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -318,7 +318,7 @@ impl<S: Scheduler> Fleet<S> {
         if keep_cursor {
             message.push_str("; cursor items kept");
         } else {
-            for key in [id.live_key(), id.backfill_key()] {
+            for key in [live_key(id.as_str()), backfill_key(id.as_str())] {
                 self.dynamodb
                     .delete_item()
                     .table_name(&self.deployment.cursor_table)
@@ -427,25 +427,26 @@ impl<S: Scheduler> Fleet<S> {
             connector_id: id.clone(),
             action: Action::TestConnection,
         };
-        match connector
+        let summary = connector
             .handle(&invocation, Instant::now() + TEST_CONNECTION_BUDGET)
-            .await
-        {
-            Ok(summary) => Ok(match summary.connection {
-                Some(report) => format!(
-                    "test connection ok, {} events in the last 24 hours",
-                    serde_json::to_value(&report)
-                        .ok()
-                        .and_then(|v| v.get("events_last_24h").cloned())
-                        .map_or_else(|| "some".to_string(), |v| v.to_string())
-                ),
-                None => "test connection ok".to_string(),
-            }),
-            Err(summary) => Err(format!(
-                "test connection failed, nothing was created: {}",
-                summary.message.unwrap_or_else(|| "no reason given".into())
-            )),
+            .await;
+        if let Some(err) = summary.error {
+            return Err(format!(
+                "test connection failed, nothing was created: {err}"
+            ));
         }
+        Ok(match summary.connection {
+            Some(report) => format!(
+                "test connection ok, {}{} events in the last 24 hours",
+                if report.count_is_lower_bound {
+                    "at least "
+                } else {
+                    ""
+                },
+                report.events_last_24h
+            ),
+            None => "test connection ok".to_string(),
+        })
     }
 
     fn poll_schedule(&self, id: &ConnectorId, expression: &str, enabled: bool) -> Schedule {
