@@ -1,8 +1,6 @@
 //! `okta-ingest connectors ...` end to end: the binary against moto (Secrets Manager, DynamoDB,
 //! Kinesis, EventBridge Scheduler) with simulated Okta orgs, and polls through the Lambda handler.
-#![cfg(feature = "simulator")]
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,10 +9,10 @@ use std::process::{Command, Output};
 use lambda_runtime::{Context, LambdaEvent};
 use okta_ingest::lambda::{connector, handle, LambdaConnector};
 use okta_ingest::settings::Settings;
+use okta_ingest::testkit::moto::{create_cursor_table, create_stream, MotoServer};
+use okta_ingest::testkit::rig::test_settings;
 use okta_sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
-use support::moto::{create_cursor_table, create_stream, MotoServer};
-use support::rig::test_settings;
 
 const TABLE: &str = "okta-ingest-cursors";
 const STREAM: &str = "okta-ingest-events";

@@ -1,9 +1,7 @@
 //! Fleet mode in one process: two connectors (two simulated Okta orgs, each with its own token)
 //! polled concurrently through the Lambda handler against moto, with per-connector scoped
 //! credentials. Nothing of one connector may reach the other: events, secrets, tokens, sessions.
-#![cfg(feature = "simulator")]
-
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroUsize;
@@ -14,10 +12,12 @@ use okta_ingest::fleet::scoped::ScopedAccess;
 use okta_ingest::lambda::{connector, handle};
 use okta_ingest::secrets::SecretSource;
 use okta_ingest::settings::Settings;
+use okta_ingest::testkit::moto::{
+    create_cursor_table, create_stream, read_all_records, MotoServer,
+};
+use okta_ingest::testkit::rig::test_settings;
 use okta_sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
-use support::moto::{create_cursor_table, create_stream, read_all_records, MotoServer};
-use support::rig::test_settings;
 
 const TABLE: &str = "okta-ingest-cursors";
 const STREAM: &str = "okta-ingest-events";

@@ -2,24 +2,20 @@
 //! fleet, with the operator's own AWS credentials. Each command checks its input and the deployment
 //! before it changes anything.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::actions::Connector;
 use crate::config::{ConnectorConfig, ValidationOptions};
 use crate::cursor::dynamodb::DynamoCursorStore;
-use crate::cursor::memory::MemoryCursorStore;
 use crate::cursor::{backfill_key, live_key, CursorItem, CursorStore, Pause, PausedBy};
 use crate::fleet::scheduler::{flexible_window_minutes, validate_expression, Schedule, Scheduler};
 use crate::fleet::secrets_admin::{SecretInfo, SecretsAdmin};
-use crate::invocation::{Action, ConnectorId, Invocation};
-use crate::secrets::memory::MemorySecretSource;
+use crate::invocation::ConnectorId;
+use crate::okta::{LogSource, OktaSources, SourceFactory};
 use crate::settings::RunSettings;
-use crate::sink::memory::MemorySink;
 
 /// Budget of the test connection `add` runs before creating anything.
 const TEST_CONNECTION_BUDGET: Duration = Duration::from_secs(60);
@@ -130,7 +126,7 @@ impl<S: Scheduler> Fleet<S> {
         let config = ConnectorConfig::from_json(config_text, options)
             .map_err(|e| format!("the connector configuration is not valid: {e}"))?;
         self.check_deployment().await?;
-        let connection = self.test_connection(&id, config_text).await?;
+        let connection = self.test_connection(&config).await?;
 
         let org = config
             .org_url
@@ -413,40 +409,30 @@ impl<S: Scheduler> Fleet<S> {
         Ok(())
     }
 
-    /// Runs the connector's own test_connection on the document, touching no AWS resource.
-    async fn test_connection(&self, id: &ConnectorId, config_text: &str) -> Result<String, String> {
-        let secrets = MemorySecretSource::new();
-        secrets.set(id.as_str(), config_text);
-        let connector = Connector::new(
-            Arc::new(secrets),
-            MemoryCursorStore::new(),
-            MemorySink::new(),
-            self.run.clone(),
-        );
-        let invocation = Invocation {
-            connector_id: id.clone(),
-            action: Action::TestConnection,
+    /// Runs the connector's own test connection on the document, touching no AWS resource.
+    async fn test_connection(&self, config: &ConnectorConfig) -> Result<String, String> {
+        let refused = |err: &dyn std::fmt::Display| {
+            format!("test connection failed, nothing was created: {err}")
         };
-        let summary = connector
-            .handle(&invocation, Instant::now() + TEST_CONNECTION_BUDGET)
-            .await;
-        if let Some(err) = summary.error {
-            return Err(format!(
-                "test connection failed, nothing was created: {err}"
-            ));
-        }
-        Ok(match summary.connection {
-            Some(report) => format!(
-                "test connection ok, {}{} events in the last 24 hours",
-                if report.count_is_lower_bound {
-                    "at least "
-                } else {
-                    ""
-                },
-                report.events_last_24h
-            ),
-            None => "test connection ok".to_string(),
-        })
+        let source = OktaSources
+            .source(&config.org_url, &config.auth, &self.run.okta)
+            .map_err(|e| refused(&e))?;
+        let report = source
+            .test_connection(
+                OffsetDateTime::now_utc(),
+                Instant::now() + TEST_CONNECTION_BUDGET,
+            )
+            .await
+            .map_err(|e| refused(&e))?;
+        Ok(format!(
+            "test connection ok, {}{} events in the last 24 hours",
+            if report.count_is_lower_bound {
+                "at least "
+            } else {
+                ""
+            },
+            report.events_last_24h
+        ))
     }
 
     fn poll_schedule(&self, id: &ConnectorId, expression: &str, enabled: bool) -> Schedule {
