@@ -168,8 +168,11 @@ def run(procs, work):
 
     def invoke(event_file, note, payload=None):
         step(f"invoke {event_file or json.dumps(payload)}: {note}")
-        data = ["--data-ascii", json.dumps(payload)] if payload else ["--data-file", str(ROOT / "events" / event_file)]
-        out = subprocess.run(["cargo", "lambda", "invoke", "okta-ingest", "--invoke-port", str(invoke_port), *data],
+        path = ROOT / "events" / event_file if event_file else work / "payload.json"
+        if payload:
+            path.write_text(json.dumps(payload))
+        out = subprocess.run(["cargo", "lambda", "invoke", "okta-ingest", "--invoke-port", str(invoke_port),
+                              "--data-file", str(path)],
                              cwd=ROOT, capture_output=True, text=True)
         text = (out.stdout or out.stderr).strip()
         try:
