@@ -81,6 +81,8 @@ enum Command {
     },
     /// Run as the Lambda function (also chosen automatically under the Lambda runtime).
     Lambda,
+    /// Manage the connectors of a deployed fleet (AWS credentials from the default chain).
+    Connectors(crate::fleet::cli::ConnectorsArgs),
 }
 
 #[derive(clap::Args)]
@@ -155,6 +157,9 @@ pub async fn run() -> ExitCode {
         };
     }
     crate::telemetry::init_tracing(false);
+    if let Command::Connectors(args) = cli.command {
+        return crate::fleet::cli::run(args).await;
+    }
     let state = state_file(&cli.command);
     match execute(cli.command).await {
         Ok(summary) => {
@@ -197,7 +202,7 @@ fn state_file(command: &Command) -> Option<PathBuf> {
             Some(output.state.clone())
         }
         Command::Disable { state, .. } | Command::Resume { state } => Some(state.clone()),
-        Command::TestConnection { .. } | Command::Lambda => None,
+        Command::TestConnection { .. } | Command::Lambda | Command::Connectors(_) => None,
     }
 }
 
@@ -232,7 +237,7 @@ async fn execute(command: Command) -> Result<Summary, String> {
             return operate(id, state, Action::Disable { reason }).await
         }
         Command::Resume { state } => return operate(id, state, Action::Resume).await,
-        Command::Lambda => unreachable!("handled by run"),
+        Command::Lambda | Command::Connectors(_) => unreachable!("handled by run"),
     };
     let mut settings = RunSettings {
         allow_insecure_loopback: common.allow_insecure_loopback,

@@ -26,6 +26,7 @@ pub mod aws;
 pub mod config;
 pub mod cursor;
 pub mod deadletter;
+pub mod fleet;
 pub mod normalize;
 pub mod okta;
 pub mod secrets;

@@ -1,6 +1,7 @@
 //! Lambda configuration from the environment, validated once at init.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use crate::drain::DrainSettings;
@@ -21,6 +22,11 @@ pub struct Settings {
     pub secret_id_template: String,
     /// Serves EventBridge "Scheduled Event" envelopes, which name no connector.
     pub default_connector_id: Option<String>,
+    /// Role assumed per invocation with the session tag `connector_id`; `None`: the function's own
+    /// credentials serve every connector.
+    pub connector_access_role_arn: Option<String>,
+    /// Also publish metrics with a `ConnectorId` dimension (small fleets only: it costs per connector).
+    pub per_connector_metrics: bool,
     pub run: RunSettings,
 }
 
@@ -37,6 +43,9 @@ pub struct RunSettings {
     /// HTTP behaviour towards Okta: timeouts, rate share, backoff.
     pub okta: ClientOptions,
     pub secret_cache_ttl: Duration,
+    /// Connectors one warm container keeps clients, secrets and credentials for (least recently used
+    /// dropped first).
+    pub connector_cache_size: NonZeroUsize,
     /// Accept `http://127.0.0.1` org URLs (the local simulator). Never set in production.
     pub allow_insecure_loopback: bool,
     /// Names this process in the leases it takes (e.g. `okta-ingest pid 4242`), so a refused
@@ -56,6 +65,7 @@ impl Default for RunSettings {
             pause_after_failures: 5,
             okta: ClientOptions::default(),
             secret_cache_ttl: DEFAULT_SECRET_TTL,
+            connector_cache_size: NonZeroUsize::new(256).expect("non-zero"),
             allow_insecure_loopback: false,
             lease_owner_label: None,
             tail_interval: None,
@@ -118,6 +128,10 @@ impl Settings {
             secret_cache_ttl: env
                 .number("SECRET_CACHE_SECONDS", 0..=3600)?
                 .map_or(defaults.secret_cache_ttl, Duration::from_secs),
+            connector_cache_size: env
+                .number("CONNECTOR_CACHE_SIZE", 1..=100_000)?
+                .and_then(|n| NonZeroUsize::new(n as usize))
+                .unwrap_or(defaults.connector_cache_size),
             allow_insecure_loopback: env.flag("OKTA_ALLOW_INSECURE_LOOPBACK")?,
             lease_owner_label: None,
             tail_interval: None,
@@ -129,6 +143,8 @@ impl Settings {
             dead_letter_kms_key: env.text("DEAD_LETTER_KMS_KEY")?,
             secret_id_template,
             default_connector_id: env.text("DEFAULT_CONNECTOR_ID")?,
+            connector_access_role_arn: env.text("CONNECTOR_ACCESS_ROLE_ARN")?,
+            per_connector_metrics: env.flag("PER_CONNECTOR_METRICS")?,
             run,
         })
     }
@@ -238,6 +254,11 @@ mod tests {
                 "OKTA_ALLOW_INSECURE_LOOPBACK",
             ),
             (&[("CURSOR_TABLE", "")], "CURSOR_TABLE"),
+            (&[("CONNECTOR_CACHE_SIZE", "0")], "CONNECTOR_CACHE_SIZE"),
+            (
+                &[("PER_CONNECTOR_METRICS", "maybe")],
+                "PER_CONNECTOR_METRICS",
+            ),
         ];
         for (pairs, name) in cases {
             let err = Settings::from_vars(&vars(pairs)).unwrap_err();

@@ -13,7 +13,7 @@ use okta_ingest::cursor::memory::MemoryCursorStore;
 use okta_ingest::deadletter::s3::S3DeadLetterStore;
 use okta_ingest::deadletter::DeadLetterStore;
 use okta_ingest::invocation::{Action, ConnectorId, Invocation};
-use okta_ingest::lambda::s3_client;
+use okta_ingest::deadletter::s3::client as s3_client;
 use okta_ingest::okta::memory::{sign_in, MemoryLogSource, MemorySources};
 use okta_ingest::secrets::memory::MemorySecretSource;
 use okta_ingest::settings::RunSettings;

@@ -101,7 +101,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             secrets: CachedSecretSource::new(secrets, settings.secret_cache_ttl),
             store,
             sink,
-            sources: Sources::new(sources),
+            sources: Sources::new(sources, settings.connector_cache_size),
             settings,
             format: Arc::new(Normalized),
             dead_letters: None,

@@ -20,6 +20,16 @@ pub struct S3DeadLetterStore {
     kms_key: Option<String>,
 }
 
+/// An S3 client whose calls are bounded like every port's; a local emulator (an endpoint URL is
+/// set) is addressed by path, since it serves no per-bucket host names.
+pub fn client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(aws)
+        .force_path_style(aws.endpoint_url().is_some())
+        .timeout_config(crate::aws::call_timeouts())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 impl S3DeadLetterStore {
     pub fn new(client: aws_sdk_s3::Client, bucket: String, kms_key: Option<String>) -> Self {
         S3DeadLetterStore {

@@ -21,7 +21,27 @@ pub fn log_summary(summary: &Summary) {
 }
 
 /// The EMF document of one invocation.
+/// Which dimension sets the metrics are published under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricDimensions {
+    /// None: one series per metric for the whole fleet, whatever its size. The connector id is a
+    /// property of the log line (Logs Insights), not a dimension.
+    Fleet,
+    /// The fleet series and one per connector (`ConnectorId`): costs per connector, for small fleets.
+    FleetAndConnector,
+}
+
+/// The EMF document of one invocation, with fleet metrics only.
 pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
+    metrics_document_with(summary, now, MetricDimensions::Fleet)
+}
+
+/// The EMF document of one invocation.
+pub fn metrics_document_with(
+    summary: &Summary,
+    now: OffsetDateTime,
+    dimensions: MetricDimensions,
+) -> Value {
     let mut values: Vec<(String, f64, &str)> = vec![
         ("Invocations".into(), 1.0, "Count"),
         (
@@ -102,7 +122,10 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
             "Timestamp": (now.unix_timestamp_nanos() / 1_000_000) as i64,
             "CloudWatchMetrics": [{
                 "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["ConnectorId"]],
+                "Dimensions": match dimensions {
+                    MetricDimensions::Fleet => json!([[]]),
+                    MetricDimensions::FleetAndConnector => json!([[], ["ConnectorId"]]),
+                },
                 "Metrics": definitions,
             }],
         }),
@@ -120,8 +143,11 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
 }
 
 /// Writes the EMF line to stdout, where the Lambda runtime ships it to CloudWatch Logs.
-pub fn emit_metrics(summary: &Summary) {
-    println!("{}", metrics_document(summary, OffsetDateTime::now_utc()));
+pub fn emit_metrics(summary: &Summary, dimensions: MetricDimensions) {
+    println!(
+        "{}",
+        metrics_document_with(summary, OffsetDateTime::now_utc(), dimensions)
+    );
 }
 
 #[cfg(test)]
@@ -239,12 +265,25 @@ mod tests {
         assert_eq!(aws["Timestamp"], NOW.unix_timestamp() * 1000);
         let directive = &aws["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
-        assert_eq!(directive["Dimensions"], json!([["ConnectorId"]]));
+        // No dimension by default: the cost of metrics does not grow with the fleet.
+        assert_eq!(directive["Dimensions"], json!([[]]));
         // Every declared metric and dimension must be a top-level member, or CloudWatch drops it.
         for name in declared(&doc).keys() {
             assert!(doc[name].is_number(), "{name}");
         }
         assert!(doc["ConnectorId"].is_string());
+    }
+
+    #[test]
+    fn per_connector_dimensions_are_added_only_when_asked() {
+        let doc = metrics_document_with(
+            &summary(Outcome::Ok),
+            NOW,
+            MetricDimensions::FleetAndConnector,
+        );
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([[], ["ConnectorId"]]));
+        assert_eq!(doc["ConnectorId"], "acme");
     }
 
     #[test]
