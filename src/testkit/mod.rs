@@ -6,7 +6,8 @@
 //! - [`moto`]: a local AWS emulator per test and the resources the connector uses;
 //! - [`keys`]: RSA and P-256 signing keys as JWKs and PEM;
 //! - [`logs`]: everything a test binary logs, to assert on what was (not) written;
-//! - [`schema`]: validation against the published TOTAL v1 JSON Schema.
+//! - [`schema`]: validation against the published TOTAL v1 JSON Schema;
+//! - [`ocsf_schema`]: validation against the OCSF 1.8.0 schema, compiled per class.
 //!
 //! The twins and fault decorators sit beside the port they stand in for, behind the same
 //! feature: `cursor::memory` (with scripted failures) and `cursor::conformance` (the contract
@@ -19,5 +20,7 @@ pub mod logs;
 pub mod moto;
 #[cfg(feature = "testkit")]
 pub mod rig;
+#[cfg(feature = "testkit")]
+pub mod ocsf_schema;
 #[cfg(feature = "testkit")]
 pub mod schema;
