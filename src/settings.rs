@@ -11,6 +11,8 @@ use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
 pub struct Settings {
     pub cursor_table: String,
     pub event_stream: String,
+    /// The stream of OCSF records (`OCSF_STREAM`), for connectors with `"ocsf"` in `outputs`.
+    pub ocsf_stream: Option<String>,
     /// Secret id per connector; `{connector_id}` is replaced.
     pub secret_id_template: String,
     /// Serves EventBridge "Scheduled Event" envelopes, which name no connector.
@@ -109,6 +111,7 @@ impl Settings {
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,
             event_stream: env.required("EVENT_STREAM")?,
+            ocsf_stream: env.text("OCSF_STREAM")?,
             secret_id_template,
             default_connector_id: env.text("DEFAULT_CONNECTOR_ID")?,
             run,

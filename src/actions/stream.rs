@@ -4,9 +4,11 @@ use tokio::time::Instant;
 
 use super::sources::Session;
 use super::{Connector, RunError};
+use crate::config::ConfigError;
 use crate::cursor::{CursorItem, CursorStore, Lease};
-use crate::drain::{Drain, DrainError, DrainReport, StopReason, StreamKind};
+use crate::drain::{Drain, DrainError, DrainReport, Ocsf, Output, StopReason, StreamKind};
 use crate::invocation::ConnectorId;
+use crate::normalize::outputs::Outputs;
 use crate::normalize::{Normalizer, NormalizerConfig};
 use crate::okta::{OktaError, SourceFactory};
 use crate::secrets::SecretSource;
@@ -58,12 +60,24 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 policy: session.config.event_policy,
                 include_raw: session.config.include_raw,
             });
+            let outputs = match self.outputs(&session.config.outputs) {
+                Ok(outputs) => outputs,
+                Err(err) => {
+                    return Drained {
+                        report: DrainReport {
+                            stop_reason: Some(StopReason::Failed),
+                            ..DrainReport::default()
+                        },
+                        error: Some(err),
+                        session: Some(session),
+                    }
+                }
+            };
             let drain = Drain {
                 source: session.source.as_ref(),
                 store: &self.store,
-                sink: &self.sink,
+                outputs: &outputs,
                 normalizer: &normalizer,
-                format: self.format.as_ref(),
                 settings: &self.settings.drain,
             };
             let (report, error) = drain.run(lease, item, kind, deadline).await;
@@ -83,6 +97,37 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 session: Some(session),
             };
         }
+    }
+
+    /// The sinks and formats the connector document asks for. A local format override (the
+    /// CLI's `--format`) writes only that format to the one sink.
+    fn outputs(&self, wanted: &Outputs) -> Result<Vec<Output<'_, K>>, RunError> {
+        let total = Output {
+            sink: &self.sink,
+            format: self.format.as_ref(),
+        };
+        if self.format_fixed {
+            return Ok(vec![total]);
+        }
+        let mut outputs = Vec::with_capacity(2);
+        if wanted.total {
+            outputs.push(total);
+        }
+        if wanted.ocsf {
+            let Some(sink) = &self.ocsf_sink else {
+                return Err(RunError::Config(ConfigError::Field {
+                    field: "outputs".to_owned(),
+                    problem: "asks for \"ocsf\" but this deployment has no OCSF stream; set \
+                              OCSF_STREAM or remove \"ocsf\""
+                        .to_owned(),
+                }));
+            };
+            outputs.push(Output {
+                sink,
+                format: &Ocsf,
+            });
+        }
+        Ok(outputs)
     }
 
     /// The connector's credentials and Okta source (cached while the secret is unchanged).

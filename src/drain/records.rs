@@ -50,6 +50,29 @@ impl RecordFormat for Normalized {
     }
 }
 
+/// OCSF 1.8.0 records (docs/ocsf.md); the same events as TOTAL are published and excluded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ocsf;
+
+impl RecordFormat for Ocsf {
+    fn format(
+        &self,
+        normalizer: &Normalizer,
+        raw: &str,
+        ingested_at: OffsetDateTime,
+    ) -> Result<Formatted, Exclusion> {
+        let record = normalizer.normalize_ocsf(raw, ingested_at)?;
+        Ok(Formatted {
+            record: Record {
+                event_id: record.event_id,
+                partition_key: record.partition_key,
+                data: record.json,
+            },
+            published: Some(record.published),
+        })
+    }
+}
+
 /// The records of one page and the newest `published` among them.
 pub(super) struct Batch {
     pub(super) records: Vec<Record>,

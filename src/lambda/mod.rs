@@ -56,7 +56,8 @@ pub async fn init(settings: &Settings) -> LambdaConnector {
 }
 
 pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConnector {
-    Connector::new(
+    let kinesis = aws_sdk_kinesis::Client::new(aws);
+    let connector = Connector::new(
         SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(aws),
             settings.secret_id_template.clone(),
@@ -65,12 +66,13 @@ pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConn
             aws_sdk_dynamodb::Client::new(aws),
             settings.cursor_table.clone(),
         ),
-        KinesisSink::new(
-            aws_sdk_kinesis::Client::new(aws),
-            settings.event_stream.clone(),
-        ),
+        KinesisSink::new(kinesis.clone(), settings.event_stream.clone()),
         settings.run.clone(),
-    )
+    );
+    match &settings.ocsf_stream {
+        Some(stream) => connector.with_ocsf_sink(KinesisSink::new(kinesis, stream.clone())),
+        None => connector,
+    }
 }
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {

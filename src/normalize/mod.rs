@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod debug_data;
 pub mod event;
 pub mod ocsf;
+pub mod outputs;
 mod timestamp;
 
 use std::borrow::Cow;
