@@ -22,6 +22,20 @@ pub(super) struct Drained<L> {
     pub(super) session: Option<Session<L>>,
 }
 
+impl<L> Drained<L> {
+    /// Nothing was drained: a step before the drain failed.
+    fn failed(error: RunError, session: Option<Session<L>>) -> Self {
+        Drained {
+            report: DrainReport {
+                stop_reason: Some(StopReason::Failed),
+                ..DrainReport::default()
+            },
+            error: Some(error),
+            session,
+        }
+    }
+}
+
 impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<S, C, K, F> {
     /// Reads credentials and drains; re-reads the secret once after an auth failure so a
     /// rotated key is picked up without a redeploy.
@@ -37,16 +51,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         loop {
             let session = match self.session(id).await {
                 Ok(session) => session,
-                Err(err) => {
-                    return Drained {
-                        report: DrainReport {
-                            stop_reason: Some(StopReason::Failed),
-                            ..DrainReport::default()
-                        },
-                        error: Some(err),
-                        session: None,
-                    }
-                }
+                Err(err) => return Drained::failed(err, None),
             };
             let normalizer = Normalizer::new(NormalizerConfig {
                 org: session
@@ -62,16 +67,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             });
             let outputs = match self.outputs(&session.config.outputs) {
                 Ok(outputs) => outputs,
-                Err(err) => {
-                    return Drained {
-                        report: DrainReport {
-                            stop_reason: Some(StopReason::Failed),
-                            ..DrainReport::default()
-                        },
-                        error: Some(err),
-                        session: Some(session),
-                    }
-                }
+                Err(err) => return Drained::failed(err, Some(session)),
             };
             let drain = Drain {
                 source: session.source.as_ref(),

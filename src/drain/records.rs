@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::DrainReport;
-use crate::normalize::{Exclusion, Normalizer};
+use crate::normalize::{Exclusion, NormalizedRecord, Normalizer};
 use crate::okta::Page;
 use crate::sink::Record;
 
@@ -38,15 +38,20 @@ impl RecordFormat for Normalized {
         raw: &str,
         ingested_at: OffsetDateTime,
     ) -> Result<Formatted, Exclusion> {
-        let normalized = normalizer.normalize(raw, ingested_at)?;
-        Ok(Formatted {
+        normalizer.normalize(raw, ingested_at).map(Formatted::from)
+    }
+}
+
+impl From<NormalizedRecord> for Formatted {
+    fn from(normalized: NormalizedRecord) -> Self {
+        Formatted {
             record: Record {
                 event_id: normalized.event_id,
                 partition_key: normalized.partition_key,
                 data: normalized.json,
             },
             published: Some(normalized.published),
-        })
+        }
     }
 }
 
@@ -61,15 +66,9 @@ impl RecordFormat for Ocsf {
         raw: &str,
         ingested_at: OffsetDateTime,
     ) -> Result<Formatted, Exclusion> {
-        let record = normalizer.normalize_ocsf(raw, ingested_at)?;
-        Ok(Formatted {
-            record: Record {
-                event_id: record.event_id,
-                partition_key: record.partition_key,
-                data: record.json,
-            },
-            published: Some(record.published),
-        })
+        normalizer
+            .normalize_ocsf(raw, ingested_at)
+            .map(Formatted::from)
     }
 }
 
