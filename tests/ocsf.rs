@@ -7,9 +7,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use okta_ingest::testkit::ocsf_schema::{assert_valid_ocsf, schema};
 use okta_ingest::normalize::ocsf::class::OcsfClass;
 use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
+use okta_ingest::testkit::ocsf_schema::{assert_valid_ocsf, schema};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use time::macros::datetime;

@@ -1,16 +1,13 @@
 //! `okta-ingest poll --format ocsf` drains the simulator's mix of event types into OCSF
 //! records, every one valid against its OCSF 1.8.0 class.
-#![cfg(feature = "simulator")]
-
-#[path = "support/ocsf_schema.rs"]
-mod ocsf_schema;
-mod support;
+#![cfg(feature = "testkit")]
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use okta_ingest::testkit::ocsf_schema;
+use okta_ingest::testkit::rig::{sim_config, ssws_secret};
 use okta_sim::Simulator;
-use support::rig::{sim_config, ssws_secret};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poll_format_ocsf_writes_valid_records_of_every_emitted_class() {

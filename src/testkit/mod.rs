@@ -19,8 +19,8 @@ pub mod logs;
 #[cfg(feature = "testkit")]
 pub mod moto;
 #[cfg(feature = "testkit")]
-pub mod rig;
-#[cfg(feature = "testkit")]
 pub mod ocsf_schema;
+#[cfg(feature = "testkit")]
+pub mod rig;
 #[cfg(feature = "testkit")]
 pub mod schema;
