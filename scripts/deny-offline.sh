@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every cargo-deny check (advisories, licenses, bans, sources) without network access, against a
-# snapshot of the RustSec advisory database (plain files, by default ../shared/advisory-db).
+# snapshot of the RustSec advisory database (plain files, by default supply-chain/advisory-db).
 #
 # cargo-deny reads advisory databases as git checkouts under its db-path, one directory per database URL,
 # so the snapshot is committed into a throw-away repository in a temporary directory, and a copy of
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-snapshot="${ADVISORY_DB:-../shared/advisory-db}"
+snapshot="${ADVISORY_DB:-supply-chain/advisory-db}"
 if [[ ! -d "$snapshot/crates" ]]; then
     echo "deny-offline: no advisory database snapshot at '$snapshot' (expected its crates/ folder)." >&2
     echo "  Set ADVISORY_DB to a copy of the RustSec advisory-db, or run 'make deny-advisories' where" >&2

@@ -11,21 +11,23 @@ use tokio::time::Instant;
 
 use crate::actions::{Connector, Outcome, Summary};
 use crate::cursor::file::FileCursorStore;
+use crate::cursor::CursorStore;
 use crate::drain::{Formatted, Normalized, Ocsf, RecordFormat};
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Exclusion, Normalizer};
 use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
 use crate::secrets::file::FileSecretSource;
+use crate::secrets::SecretSource;
 use crate::settings::RunSettings;
 use crate::sink::file::FileSink;
-use crate::sink::Record;
+use crate::sink::{EventSink, Record};
 
+/// Moves Okta System Log events into Kinesis as TOTAL events; locally, into NDJSON files.
+///
+/// Exit codes: 0 done; 1 the run failed; 2 bad arguments; 3 the connector is paused (run
+/// `okta-ingest resume`); 4 another live process holds the connector's lease.
 #[derive(Parser)]
-#[command(
-    name = "okta-ingest",
-    version,
-    about = "Okta System Log → TOTAL events"
-)]
+#[command(name = "okta-ingest", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,8 +41,12 @@ enum Command {
         common: Common,
         #[command(flatten)]
         output: Output,
+        /// Tail mode: once caught up, keep the lease and poll again every N seconds (1-300)
+        /// until the budget ends, checkpointing each page.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=300))]
+        tail_interval_secs: Option<u64>,
     },
-    /// Pull a historical window (default 90 days) through its own cursor file.
+    /// Pull a historical window (default 90 days) through its own cursor item.
     Backfill {
         #[command(flatten)]
         common: Common,
@@ -49,14 +55,34 @@ enum Command {
         /// Days back from now (1-90).
         #[arg(long)]
         days: Option<u32>,
+        /// Read the window again even if an earlier backfill already delivered it.
+        #[arg(long)]
+        restart: bool,
     },
     /// Check the credentials and count the events of the last 24 hours.
     TestConnection {
         #[command(flatten)]
         common: Common,
     },
+    /// Pause the connector of a state file: polls and backfills do nothing until `resume`.
+    Disable {
+        /// Cursor file of the connector.
+        #[arg(long)]
+        state: PathBuf,
+        /// Why, recorded in the state file.
+        #[arg(long, default_value = "disabled by an operator")]
+        reason: String,
+    },
+    /// Clear a pause (the operator's, or the connector's own after failures) and the failure count.
+    Resume {
+        /// Cursor file of the connector.
+        #[arg(long)]
+        state: PathBuf,
+    },
     /// Run as the Lambda function (also chosen automatically under the Lambda runtime).
     Lambda,
+    /// Manage the connectors of a deployed fleet (AWS credentials from the default chain).
+    Connectors(crate::fleet::cli::ConnectorsArgs),
 }
 
 #[derive(clap::Args)]
@@ -116,6 +142,13 @@ enum Format {
 /// The connector id the CLI uses for its local cursor items.
 const LOCAL_CONNECTOR: &str = "local";
 
+/// Exit code of a run that failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit code of a run refused because the connector is paused.
+const EXIT_PAUSED: u8 = 3;
+/// Exit code of a run refused because another live process holds the lease.
+const EXIT_LEASE_HELD: u8 = 4;
+
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Command::Lambda) {
@@ -128,40 +161,93 @@ pub async fn run() -> ExitCode {
         };
     }
     crate::telemetry::init_tracing(false);
+    if let Command::Connectors(args) = cli.command {
+        return crate::fleet::cli::run(args).await;
+    }
+    let state = state_file(&cli.command);
     match execute(cli.command).await {
         Ok(summary) => {
             print_summary(&summary);
-            ExitCode::SUCCESS
+            exit_code(&summary, state.as_deref())
         }
         Err(message) => {
             eprintln!("okta-ingest: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
+    }
+}
+
+/// Success, or why nothing was done, with the way out.
+fn exit_code(summary: &Summary, state: Option<&std::path::Path>) -> ExitCode {
+    let state = state.map_or_else(|| "<file>".into(), |p| p.display().to_string());
+    let message = summary.message.as_deref().unwrap_or_default();
+    match summary.outcome {
+        Outcome::Ok => ExitCode::SUCCESS,
+        Outcome::Paused => {
+            eprintln!(
+                "okta-ingest: {message}; once the cause is fixed, run `okta-ingest resume --state {state}`"
+            );
+            ExitCode::from(EXIT_PAUSED)
+        }
+        Outcome::LeaseHeld => {
+            eprintln!("okta-ingest: {message}");
+            ExitCode::from(EXIT_LEASE_HELD)
+        }
+        Outcome::Failed => {
+            eprintln!("okta-ingest: {message}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn state_file(command: &Command) -> Option<PathBuf> {
+    match command {
+        Command::Poll { output, .. } | Command::Backfill { output, .. } => {
+            Some(output.state.clone())
+        }
+        Command::Disable { state, .. } | Command::Resume { state } => Some(state.clone()),
+        Command::TestConnection { .. } | Command::Lambda | Command::Connectors(_) => None,
     }
 }
 
 async fn execute(command: Command) -> Result<Summary, String> {
     let id = ConnectorId::parse(LOCAL_CONNECTOR).map_err(|e| e.to_string())?;
+    let mut tail_interval = None;
     let (common, output, action) = match command {
-        Command::Poll { common, output } => (common, Some(output), Action::Poll),
+        Command::Poll {
+            common,
+            output,
+            tail_interval_secs,
+        } => {
+            tail_interval = tail_interval_secs.map(Duration::from_secs);
+            (common, Some(output), Action::Poll)
+        }
         Command::Backfill {
             common,
             output,
             days,
+            restart,
         } => (
             common,
             Some(output),
             Action::Backfill(BackfillRequest {
                 days,
+                restart,
                 ..Default::default()
             }),
         ),
         Command::TestConnection { common } => (common, None, Action::TestConnection),
-        Command::Lambda => unreachable!("handled by run"),
+        Command::Disable { state, reason } => {
+            return operate(id, state, Action::Disable { reason }).await
+        }
+        Command::Resume { state } => return operate(id, state, Action::Resume).await,
+        Command::Lambda | Command::Connectors(_) => unreachable!("handled by run"),
     };
     let mut settings = RunSettings {
         allow_insecure_loopback: common.allow_insecure_loopback,
         safety_margin: Duration::from_secs(2),
+        lease_owner_label: Some(format!("okta-ingest pid {}", std::process::id())),
+        tail_interval,
         ..RunSettings::default()
     };
     settings.drain.page_limit = common.limit;
@@ -187,12 +273,34 @@ async fn execute(command: Command) -> Result<Summary, String> {
         ),
     };
     let connector = Connector::new(secrets, store, sink, settings).with_format(format);
-    let deadline = Instant::now() + Duration::from_secs(common.budget_secs);
+    let budget = Duration::from_secs(common.budget_secs);
+    run_action(&connector, id, action, budget).await
+}
+
+/// `disable` and `resume`: they touch only the state file (no credentials, no Okta).
+async fn operate(id: ConnectorId, state: PathBuf, action: Action) -> Result<Summary, String> {
+    let unused_secret = FileSecretSource::new(PathBuf::new());
+    let connector = Connector::new(
+        unused_secret,
+        FileCursorStore::new(state),
+        FileSink::stdout(),
+        RunSettings::default(),
+    );
+    run_action(&connector, id, action, Duration::from_secs(30)).await
+}
+
+/// Runs one action locally; a failed run prints its summary and becomes the error message.
+async fn run_action<S: SecretSource, C: CursorStore, K: EventSink>(
+    connector: &Connector<S, C, K>,
+    connector_id: ConnectorId,
+    action: Action,
+    budget: Duration,
+) -> Result<Summary, String> {
     let invocation = Invocation {
-        connector_id: id,
+        connector_id,
         action,
     };
-    let summary = connector.handle(&invocation, deadline).await;
+    let summary = connector.handle(&invocation, Instant::now() + budget).await;
     if summary.outcome == Outcome::Failed {
         print_summary(&summary);
         return Err(summary.message.unwrap_or_else(|| "run failed".into()));

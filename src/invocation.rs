@@ -50,6 +50,8 @@ pub enum Action {
         reason: String,
     },
     Resume,
+    /// Re-publish the connector's dead-lettered events.
+    Redrive,
 }
 
 /// An action without its arguments, as summaries and metrics name it.
@@ -61,6 +63,7 @@ pub enum ActionName {
     Backfill,
     Disable,
     Resume,
+    Redrive,
 }
 
 impl ActionName {
@@ -71,6 +74,7 @@ impl ActionName {
             ActionName::Backfill => "backfill",
             ActionName::Disable => "disable",
             ActionName::Resume => "resume",
+            ActionName::Redrive => "redrive",
         }
     }
 }
@@ -83,6 +87,7 @@ impl Action {
             Action::Backfill(_) => ActionName::Backfill,
             Action::Disable { .. } => ActionName::Disable,
             Action::Resume => ActionName::Resume,
+            Action::Redrive => ActionName::Redrive,
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct BackfillRequest {
     pub start: Option<OffsetDateTime>,
     pub end: Option<OffsetDateTime>,
     pub days: Option<u32>,
+    /// Read the window again even if a backfill already delivered (or is delivering) it.
+    pub restart: bool,
 }
 
 impl BackfillRequest {
@@ -136,7 +143,7 @@ pub struct Invocation {
 pub enum InvocationError {
     #[error("invalid connector_id {0:?}: use 1-64 letters, digits, '-' or '_'")]
     BadConnectorId(String),
-    #[error("unknown action {0:?}: expected poll, test_connection, backfill, disable or resume")]
+    #[error("unknown action {0:?}: expected poll, test_connection, backfill, disable, resume or redrive")]
     UnknownAction(String),
     #[error("a scheduled event names no connector and DEFAULT_CONNECTOR_ID is not set")]
     NoDefaultConnector,
@@ -155,6 +162,8 @@ struct ActionPayload {
     days: Option<u32>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    restart: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -197,6 +206,7 @@ impl Invocation {
         only(body.window.is_none() || is("backfill"), "window")?;
         only(body.days.is_none() || is("backfill"), "days")?;
         only(body.reason.is_none() || is("disable"), "reason")?;
+        only(body.restart.is_none() || is("backfill"), "restart")?;
         let action = match body.action.as_str() {
             "poll" => Action::Poll,
             "test_connection" => Action::TestConnection,
@@ -204,6 +214,7 @@ impl Invocation {
                 start: body.window.as_ref().and_then(|w| w.start),
                 end: body.window.as_ref().and_then(|w| w.end),
                 days: body.days,
+                restart: body.restart.unwrap_or(false),
             }),
             "disable" => Action::Disable {
                 reason: body
@@ -211,6 +222,7 @@ impl Invocation {
                     .unwrap_or_else(|| "disabled by an operator".to_string()),
             },
             "resume" => Action::Resume,
+            "redrive" => Action::Redrive,
             other => {
                 return Err(InvocationError::UnknownAction(
                     other.chars().take(40).collect(),
@@ -240,6 +252,14 @@ mod tests {
             Invocation::parse(&json!({"connector_id": "acme", "action": "poll"}), None).unwrap();
         assert_eq!(inv.connector_id.as_str(), "acme");
         assert_eq!(inv.action, Action::Poll);
+    }
+
+    #[test]
+    fn redrive_is_an_action_of_its_own() {
+        let inv =
+            Invocation::parse(&json!({"connector_id": "acme", "action": "redrive"}), None).unwrap();
+        assert_eq!(inv.action, Action::Redrive);
+        assert_eq!(inv.action.name().as_str(), "redrive");
     }
 
     #[test]
@@ -322,7 +342,7 @@ mod tests {
         let inverted = BackfillRequest {
             start: Some(now - time::Duration::days(1)),
             end: Some(now - time::Duration::days(2)),
-            days: None,
+            ..Default::default()
         };
         assert!(inverted.window(now).is_err());
     }

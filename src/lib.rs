@@ -9,19 +9,24 @@
 //!   reads the environment, [`invocation`] parses what an invocation asks for, [`telemetry`]
 //!   sets up logging.
 //! - Actions: [`actions`] — [`actions::Connector::handle`] dispatches to one file per action
-//!   (`poll`, `backfill`, `test_connection`, `disable`, `resume`), with lease claim/release
+//!   (`poll`, `backfill`, `test_connection`, `disable`, `resume`, `redrive`), with lease claim/release
 //!   (`lease.rs`), the per-connector Okta source cache (`sources.rs`) and the summary types.
 //! - Core: [`drain`] — the loop that fetches, formats, publishes and checkpoints pages; and
 //!   [`normalize`] — raw Okta events into TOTAL v1 events.
 //! - Ports, each a small trait with a real implementation and an in-memory twin:
 //!   [`okta::LogSource`] (HTTP client; `okta::memory`, built per connector by an
 //!   [`okta::SourceFactory`]), [`cursor::CursorStore`] (DynamoDB, file; memory),
-//!   [`secrets::SecretSource`] (Secrets Manager, file; memory) and [`sink::EventSink`] (Kinesis,
-//!   NDJSON file; memory). [`config`] parses a connector's secret document.
+//!   [`secrets::SecretSource`] (Secrets Manager, file; memory), [`sink::EventSink`] (Kinesis,
+//!   NDJSON file; memory) and [`deadletter::DeadLetterStore`] (S3; memory) for events the
+//!   stream refuses for good. [`config`] parses a connector's secret document; [`aws`] bounds the
+//!   AWS SDK calls.
 //! - The local Okta simulator is the workspace crate `okta-sim/`, a dev-dependency only.
 
+pub mod aws;
 pub mod config;
 pub mod cursor;
+pub mod deadletter;
+pub mod fleet;
 pub mod normalize;
 pub mod okta;
 pub mod secrets;

@@ -1,10 +1,13 @@
 //! Lambda configuration from the environment, validated once at init.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use crate::drain::DrainSettings;
 use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
+use crate::secrets::cache::DEFAULT_SECRET_TTL;
+use crate::secrets::secrets_manager::{CONNECTOR_ID_PLACEHOLDER, DEFAULT_SECRET_ID_TEMPLATE};
 
 /// Everything the Lambda reads from its environment.
 #[derive(Debug, Clone)]
@@ -13,10 +16,19 @@ pub struct Settings {
     pub event_stream: String,
     /// The stream of OCSF records (`OCSF_STREAM`), for connectors with `"ocsf"` in `outputs`.
     pub ocsf_stream: Option<String>,
+    /// S3 bucket for events the stream refuses for good; without one they fail their page.
+    pub dead_letter_bucket: Option<String>,
+    /// KMS key the dead letters are encrypted with; `None` uses the bucket's default key.
+    pub dead_letter_kms_key: Option<String>,
     /// Secret id per connector; `{connector_id}` is replaced.
     pub secret_id_template: String,
     /// Serves EventBridge "Scheduled Event" envelopes, which name no connector.
     pub default_connector_id: Option<String>,
+    /// Role assumed per invocation with the session tag `connector_id`; `None`: the function's own
+    /// credentials serve every connector.
+    pub connector_access_role_arn: Option<String>,
+    /// Also publish metrics with a `ConnectorId` dimension (small fleets only: it costs per connector).
+    pub per_connector_metrics: bool,
     pub run: RunSettings,
 }
 
@@ -33,8 +45,17 @@ pub struct RunSettings {
     /// HTTP behaviour towards Okta: timeouts, rate share, backoff.
     pub okta: ClientOptions,
     pub secret_cache_ttl: Duration,
+    /// Connectors one warm container keeps clients, secrets and credentials for (least recently used
+    /// dropped first).
+    pub connector_cache_size: NonZeroUsize,
     /// Accept `http://127.0.0.1` org URLs (the local simulator). Never set in production.
     pub allow_insecure_loopback: bool,
+    /// Names this process in the leases it takes (e.g. `okta-ingest pid 4242`), so a refused
+    /// run can say who holds the lease.
+    pub lease_owner_label: Option<String>,
+    /// Tail mode for every connector of this process (the CLI's `--tail-interval-secs`);
+    /// otherwise a connector's `tail_interval_seconds` decides.
+    pub tail_interval: Option<Duration>,
 }
 
 impl Default for RunSettings {
@@ -45,8 +66,11 @@ impl Default for RunSettings {
             fallback_budget: Duration::from_secs(240),
             pause_after_failures: 5,
             okta: ClientOptions::default(),
-            secret_cache_ttl: Duration::from_secs(300),
+            secret_cache_ttl: DEFAULT_SECRET_TTL,
+            connector_cache_size: NonZeroUsize::new(256).expect("non-zero"),
             allow_insecure_loopback: false,
+            lease_owner_label: None,
+            tail_interval: None,
         }
     }
 }
@@ -68,8 +92,8 @@ impl Settings {
         let defaults = RunSettings::default();
         let secret_id_template = env
             .text("SECRET_ID_TEMPLATE")?
-            .unwrap_or_else(|| "okta-ingest/{connector_id}".to_string());
-        if !secret_id_template.contains("{connector_id}") {
+            .unwrap_or_else(|| DEFAULT_SECRET_ID_TEMPLATE.to_string());
+        if !secret_id_template.contains(CONNECTOR_ID_PLACEHOLDER) {
             return Err(SettingsError {
                 name: "SECRET_ID_TEMPLATE",
                 problem: "must contain {connector_id} so each connector reads only its own secret"
@@ -106,14 +130,24 @@ impl Settings {
             secret_cache_ttl: env
                 .number("SECRET_CACHE_SECONDS", 0..=3600)?
                 .map_or(defaults.secret_cache_ttl, Duration::from_secs),
+            connector_cache_size: env
+                .number("CONNECTOR_CACHE_SIZE", 1..=100_000)?
+                .and_then(|n| NonZeroUsize::new(n as usize))
+                .unwrap_or(defaults.connector_cache_size),
             allow_insecure_loopback: env.flag("OKTA_ALLOW_INSECURE_LOOPBACK")?,
+            lease_owner_label: None,
+            tail_interval: None,
         };
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,
             event_stream: env.required("EVENT_STREAM")?,
             ocsf_stream: env.text("OCSF_STREAM")?,
+            dead_letter_bucket: env.text("DEAD_LETTER_BUCKET")?,
+            dead_letter_kms_key: env.text("DEAD_LETTER_KMS_KEY")?,
             secret_id_template,
             default_connector_id: env.text("DEFAULT_CONNECTOR_ID")?,
+            connector_access_role_arn: env.text("CONNECTOR_ACCESS_ROLE_ARN")?,
+            per_connector_metrics: env.flag("PER_CONNECTOR_METRICS")?,
             run,
         })
     }
@@ -223,6 +257,11 @@ mod tests {
                 "OKTA_ALLOW_INSECURE_LOOPBACK",
             ),
             (&[("CURSOR_TABLE", "")], "CURSOR_TABLE"),
+            (&[("CONNECTOR_CACHE_SIZE", "0")], "CONNECTOR_CACHE_SIZE"),
+            (
+                &[("PER_CONNECTOR_METRICS", "maybe")],
+                "PER_CONNECTOR_METRICS",
+            ),
         ];
         for (pairs, name) in cases {
             let err = Settings::from_vars(&vars(pairs)).unwrap_err();

@@ -2,14 +2,15 @@
 //! the cursor after the output; `test-connection` reports the recent event count.
 #![cfg(feature = "testkit")]
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use okta_ingest::testkit::rig::{sim_config, ssws_secret};
 use okta_sim::Simulator;
 
 /// Runs the binary off the runtime's threads, so the in-process simulator keeps serving.
-async fn okta_ingest(args: &[&str]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+async fn okta_ingest<S: AsRef<str>>(args: &[S]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_okta-ingest"))
             .args(&args)
@@ -19,6 +20,51 @@ async fn okta_ingest(args: &[&str]) -> std::process::Output {
     })
     .await
     .unwrap()
+}
+
+/// The simulator and the files of one local connector.
+struct Local {
+    sim: Simulator,
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    output: PathBuf,
+    config: PathBuf,
+}
+
+impl Local {
+    async fn start(events: usize, seed: u64) -> Local {
+        let sim = Simulator::start(sim_config(events, seed)).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("connector.json");
+        std::fs::write(&config, ssws_secret(&sim)).unwrap();
+        Local {
+            sim,
+            state: dir.path().join("cursor.json"),
+            output: dir.path().join("events.ndjson"),
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn state(&self) -> &str {
+        self.state.to_str().unwrap()
+    }
+
+    /// `poll` of this connector, with `extra` arguments.
+    fn poll(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = ["poll", "--config", self.config.to_str().unwrap()]
+            .into_iter()
+            .chain(["--state", self.state(), "--output"])
+            .chain([self.output.to_str().unwrap(), "--allow-insecure-loopback"])
+            .map(str::to_string)
+            .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    }
+
+    fn lines(&self) -> usize {
+        std::fs::read_to_string(&self.output).map_or(0, |text| text.lines().count())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -70,6 +116,11 @@ async fn poll_writes_ndjson_then_saves_the_cursor_and_continues_from_it() {
     ];
     let run = okta_ingest(&args).await;
     assert!(run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("\"excluded\": {}"),
+        "events written raw are not reported as excluded: {stderr}"
+    );
     let total = std::fs::read_to_string(&output).unwrap().lines().count();
     assert_eq!(
         total,
@@ -132,5 +183,115 @@ async fn the_sample_simulator_config_and_secret_work_together() {
     );
     assert!(
         String::from_utf8_lossy(&run.stderr).contains(&format!("\"events_last_24h\": {events}"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_connector_exits_non_zero_until_resumed_from_the_command_line() {
+    let local = Local::start(300, 43).await;
+    let state = local.state();
+    let run = okta_ingest(&["disable", "--state", state, "--reason", "key rotation"]).await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = okta_ingest(&local.poll(&[])).await;
+    assert_eq!(run.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("key rotation"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("okta-ingest resume --state {state}")),
+        "{stderr}"
+    );
+    assert!(
+        local.sim.requests().is_empty(),
+        "a paused connector calls nobody"
+    );
+
+    let run = okta_ingest(&["resume", "--state", state]).await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = okta_ingest(&local.poll(&[])).await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(local.lines() > 100);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_refused_by_a_live_lease_holder_exits_non_zero_naming_it() {
+    let local = Local::start(300, 44).await;
+    local
+        .sim
+        .inject(okta_sim::Fault::Delay(std::time::Duration::from_secs(3)), 1);
+    let args = local.poll(&[]);
+    let holder = tokio::spawn({
+        let args = args.clone();
+        async move { okta_ingest(&args).await }
+    });
+    // The first poll holds the lease while Okta is slow to answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let leased =
+        || std::fs::read_to_string(&local.state).is_ok_and(|text| text.contains("okta-ingest pid"));
+    while !leased() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(leased(), "the first poll took the lease");
+    let refused = okta_ingest(&args).await;
+    assert_eq!(refused.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("okta-ingest pid"), "{stderr}");
+    assert!(stderr.contains("until"), "{stderr}");
+    assert!(holder.await.unwrap().status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_says_what_the_tool_is_and_documents_the_exit_codes() {
+    let run = okta_ingest(&["--help"]).await;
+    let help = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        help.lines()
+            .next()
+            .unwrap()
+            .starts_with("Moves Okta System Log events into Kinesis"),
+        "{help}"
+    );
+    assert!(help.contains("3 the connector is paused"), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tailing_poll_writes_events_persisted_while_it_runs_and_releases_the_lease() {
+    let local = Local::start(200, 45).await;
+    let args = local.poll(&["--tail-interval-secs", "1", "--budget-secs", "6"]);
+    let tail = tokio::spawn(async move { okta_ingest(&args).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while local.lines() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let first = local.lines();
+    assert!(first > 0, "the first round wrote the backlog");
+    local.sim.append_events(50);
+    let run = tail.await.unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("\"tail_rounds\""), "{stderr}");
+    assert!(
+        local.lines() > first,
+        "events appended while tailing were written"
+    );
+    let saved = std::fs::read_to_string(&local.state).unwrap();
+    assert!(
+        !saved.contains("okta-ingest pid"),
+        "the lease is released: {saved}"
     );
 }

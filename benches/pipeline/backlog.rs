@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use okta_ingest::okta::ClientOptions;
+use okta_ingest::testkit::rig::SSWS_TOKEN;
 use okta_sim::Simulator;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::procfs::{cpu_secs, reset_peak_rss, status_kib};
@@ -35,6 +37,10 @@ pub struct BacklogRun {
     pub rss_before_kib: u64,
     /// Peak RSS of the whole process (simulator + connector) at the end of the drain.
     pub hwm_after_kib: u64,
+    /// The baseline on the same pages: the same backlog served by a fresh simulator to a client
+    /// that only follows the next links and drops the bodies.
+    pub baseline_secs: f64,
+    pub baseline_events: u64,
 }
 
 impl BacklogRun {
@@ -83,9 +89,64 @@ pub async fn drain_backlog(events: usize) -> BacklogRun {
         caught_up,
         rss_before_kib,
         hwm_after_kib: status_kib("VmHWM"),
+        baseline_secs: 0.0,
+        baseline_events: 0,
     };
     rig.shutdown().await;
-    run
+    let (baseline_events, baseline_secs) = fetch_only(events).await;
+    BacklogRun {
+        baseline_events,
+        baseline_secs,
+        ..run
+    }
+}
+
+/// Serves the same backlog (same seed, same pages) to a no-op client: GET each page with the
+/// connector's first query and page size, follow `next`, count the events, keep nothing.
+async fn fetch_only(events: usize) -> (u64, f64) {
+    let sim = Simulator::start(sim_config(events, None))
+        .await
+        .expect("the simulator starts on loopback");
+    let client = reqwest::Client::new();
+    let since = OffsetDateTime::now_utc() - time::Duration::minutes(15);
+    let since = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a timestamp formats");
+    let mut url = url::Url::parse(&format!("{}/api/v1/logs", sim.base_url())).expect("a URL");
+    url.query_pairs_mut()
+        .append_pair("since", &since)
+        .append_pair("sortOrder", "ASCENDING")
+        .append_pair("limit", "1000");
+    let mut url = url.to_string();
+    let started = Instant::now();
+    let mut fetched = 0u64;
+    loop {
+        let response = client
+            .get(&url)
+            .header("Authorization", format!("SSWS {SSWS_TOKEN}"))
+            .send()
+            .await
+            .expect("the simulator answers");
+        let next = response
+            .headers()
+            .get_all("link")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.contains("rel=\"next\""))
+            .and_then(|v| Some(v[v.find('<')? + 1..v.find('>')?].to_owned()));
+        let body = response.bytes().await.expect("a page body");
+        // Okta pages are JSON arrays of objects, one `"uuid"` each: counting them is all the
+        // baseline does with the body.
+        let page = body.windows(7).filter(|w| w == b"\"uuid\":").count() as u64;
+        fetched += page;
+        match next {
+            Some(next) if page == 1000 => url = next,
+            _ => break,
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    sim.shutdown().await;
+    (fetched, secs)
 }
 
 pub fn print_for_parent(run: &BacklogRun) {

@@ -59,3 +59,25 @@ pub fn measure(corpus: &[String]) -> NormalizerRun {
     std::hint::black_box(&out);
     run
 }
+
+/// The baseline on the same bytes: a plain `serde_json` parse of each event into a `Value`,
+/// repeated over the corpus for as long as [`measure`] runs.
+pub fn parse_baseline(corpus: &[String]) -> NormalizerRun {
+    let mut run = NormalizerRun {
+        events: 0,
+        bytes: 0,
+        normalized: 0,
+        secs: 0.0,
+    };
+    let started = Instant::now();
+    while started.elapsed() < MEASURE_FOR {
+        for raw in corpus {
+            let value: serde_json::Value = serde_json::from_str(raw).expect("the corpus is JSON");
+            std::hint::black_box(&value);
+            run.bytes += raw.len() as u64;
+        }
+        run.events += corpus.len() as u64;
+    }
+    run.secs = started.elapsed().as_secs_f64();
+    run
+}

@@ -9,6 +9,7 @@ use okta_sim::{RateLimitConfig, Simulator};
 
 use crate::rig::{settings, sim_config, Rig, SAFETY_MARGIN};
 use crate::sinks::CountingSink;
+use okta_ingest::testkit::rig::SSWS_TOKEN;
 
 const PAGE: u64 = 1000;
 
@@ -36,8 +37,17 @@ pub fn allowed_per_window(limit: u32, options: &ClientOptions) -> u32 {
         .saturating_sub(options.rate_reserve)
 }
 
-pub async fn drain(bucket: RateLimitConfig, windows: u32, options: ClientOptions) -> RateRun {
-    let allowed_per_window = allowed_per_window(bucket.limit, &options);
+/// One poll draining a large backlog for `windows` whole windows, while another client of the
+/// org spends `competitor` requests of every window (spread evenly over it; 0 = none): the
+/// connector may use what the others leave, up to its share.
+pub async fn drain(
+    bucket: RateLimitConfig,
+    windows: u32,
+    options: ClientOptions,
+    competitor: u32,
+) -> RateRun {
+    let share = allowed_per_window(bucket.limit, &options);
+    let allowed_per_window = share.min(bucket.limit.saturating_sub(competitor));
     // More backlog than the run may read, so only the rate limit stops it.
     let backlog = (u64::from(bucket.limit) * u64::from(windows + 1) * PAGE) as usize;
     let sim = Simulator::start(sim_config(backlog, Some(bucket)))
@@ -49,8 +59,26 @@ pub async fn drain(bucket: RateLimitConfig, windows: u32, options: ClientOptions
     // Start just after a window opens and stop just before the last one closes.
     let window = bucket.window;
     tokio::time::sleep(until_next_window(window) + Duration::from_millis(10)).await;
+    let other = (competitor > 0).then(|| {
+        let (url, every) = (rig.sim.base_url(), window / competitor);
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let _ = client
+                    .get(format!("{url}/api/v1/logs?limit=1"))
+                    .header("Authorization", format!("SSWS {SSWS_TOKEN}"))
+                    .send()
+                    .await;
+            }
+        })
+    });
     let work = window * windows - Duration::from_millis(30);
     let summary = rig.poll_within(work + SAFETY_MARGIN).await;
+    if let Some(other) = other {
+        other.abort();
+    }
     rig.shutdown().await;
     RateRun {
         allowed_per_window,

@@ -39,6 +39,7 @@ impl EventSink for CountingSink {
         Ok(PublishStats {
             calls: 1,
             retried_records: 0,
+            dead_lettered: 0,
         })
     }
 }
@@ -69,6 +70,7 @@ impl EventSink for TimingSink {
         Ok(PublishStats {
             calls: 1,
             retried_records: 0,
+            dead_lettered: 0,
         })
     }
 }

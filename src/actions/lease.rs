@@ -19,14 +19,17 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         summary: &mut Summary,
     ) -> Result<Option<(Lease, CursorItem)>, RunError> {
         let now = OffsetDateTime::now_utc();
-        let owner = uuid::Uuid::new_v4().to_string();
+        let owner = match &self.settings.lease_owner_label {
+            Some(label) => format!("{label} ({})", uuid::Uuid::new_v4()),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
         let lease_until = now + deadline.saturating_duration_since(Instant::now()) + LEASE_MARGIN;
         match self.store.claim(key, &owner, now, lease_until).await? {
             Claim::Acquired { lease, item } => Ok(Some((lease, item))),
-            Claim::Held { until, .. } => {
+            Claim::Held { owner, until } => {
                 summary.outcome = Outcome::LeaseHeld;
                 summary.message = Some(format!(
-                    "another invocation holds {key} until {until}; nothing to do"
+                    "another invocation ({owner}) holds the lease on {key} until {until}; nothing to do"
                 ));
                 Ok(None)
             }
@@ -77,7 +80,10 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             .release(lease, &outcome, self.settings.pause_after_failures, now)
             .await?;
         summary.state = Some(StateView::from(&item));
-        summary.backfill = BackfillProgress::of(&item);
+        // A live item has no window: it leaves the progress of a backfill slice in place.
+        if let Some(progress) = BackfillProgress::of(&item) {
+            summary.backfill = Some(progress);
+        }
         Ok(failure)
     }
 }

@@ -7,10 +7,12 @@ mod backfill;
 mod disable;
 mod lease;
 mod poll;
+mod redrive;
 mod resume;
 mod sources;
 mod stream;
 mod summary;
+mod tail;
 mod test_connection;
 
 pub use summary::{BackfillProgress, Outcome, StateView, Summary};
@@ -22,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::config::ConfigError;
 use crate::cursor::{CursorError, CursorStore};
+use crate::deadletter::DeadLetterStore;
 use crate::drain::{DrainError, Normalized, RecordFormat};
 use crate::invocation::{Action, Invocation, InvocationError};
 use crate::okta::{OktaError, OktaSources, SourceFactory};
@@ -50,6 +53,14 @@ pub enum RunError {
     Cursor(#[from] CursorError),
     #[error(transparent)]
     Invocation(#[from] InvocationError),
+    #[error(transparent)]
+    DeadLetters(#[from] crate::deadletter::DeadLetterError),
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    #[error(
+        "this deployment keeps no dead letters (DEAD_LETTER_BUCKET is not set): nothing to redrive"
+    )]
+    NoDeadLetterStore,
 }
 
 impl RunError {
@@ -76,6 +87,8 @@ pub struct Connector<S, C, K, F: SourceFactory = OktaSources> {
     format_fixed: bool,
     /// Where OCSF records go, for connectors whose document asks for them.
     ocsf_sink: Option<K>,
+    /// Where events the stream refuses for good are kept; without it they fail their page.
+    dead_letters: Option<Arc<dyn DeadLetterStore>>,
 }
 
 impl<S: SecretSource, C: CursorStore, K: EventSink> Connector<S, C, K> {
@@ -92,12 +105,19 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             secrets: CachedSecretSource::new(secrets, settings.secret_cache_ttl),
             store,
             sink,
-            sources: Sources::new(sources),
+            sources: Sources::new(sources, settings.connector_cache_size),
             settings,
             format: Arc::new(Normalized),
             format_fixed: false,
             ocsf_sink: None,
+            dead_letters: None,
         }
+    }
+
+    /// Keeps events the stream refuses for good in `store`, so their page proceeds.
+    pub fn with_dead_letters(mut self, store: Arc<dyn DeadLetterStore>) -> Self {
+        self.dead_letters = Some(store);
+        self
     }
 
     /// Writes records in another format than normalized TOTAL events (the CLI's raw output).
@@ -130,6 +150,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             Action::TestConnection => self.test_connection(id, deadline, &mut summary).await,
             Action::Disable { reason } => self.disable(id, reason, &mut summary).await,
             Action::Resume => self.resume(id, &mut summary).await,
+            Action::Redrive => self.redrive(id, deadline, &mut summary).await,
         };
         summary.duration_ms = started.elapsed().as_millis() as u64;
         summary.count_requests(requests_before, self.sources.stats(id.as_str()));

@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::sources::Session;
+use super::tail::TailPlan;
 use super::{Connector, RunError, Summary};
 use crate::cursor::{backfill_key, live_key, CursorStore};
-use crate::drain::{StreamKind, BACKFILL_DONE};
+use crate::drain::{StopReason, StreamKind, BACKFILL_DONE};
 use crate::invocation::{ActionName, BackfillRequest, ConnectorId};
 use crate::okta::SourceFactory;
 use crate::secrets::SecretSource;
@@ -33,9 +34,25 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             return Ok(());
         };
         let work_deadline = self.work_deadline(deadline);
-        let drained = self
+        let mut drained = self
             .drain_item(id, &mut lease, &item, StreamKind::Live, work_deadline)
             .await;
+        let first_poll = item.cursor.is_none();
+        let tail_interval = drained
+            .session
+            .as_ref()
+            .and_then(|session| self.settings.tail_interval.or(session.config.tail_interval));
+        let caught_up = drained.report.stop_reason == Some(StopReason::CaughtUp);
+        if let Some(interval) = tail_interval.filter(|_| caught_up && drained.error.is_none()) {
+            let plan = TailPlan {
+                interval,
+                deadline,
+                work_deadline,
+                first_poll,
+                poll_started,
+            };
+            drained = self.tail(id, &mut lease, drained, &plan, summary).await;
+        }
         let failure = self
             .finish(&lease, &drained.report, drained.error, summary)
             .await?;
@@ -50,7 +67,6 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         if work_deadline.saturating_duration_since(Instant::now()) > MIN_BACKFILL_SLICE {
             // Live work is done: the rest of the budget goes to the backfill. Its failures are
             // recorded on the backfill's own item and do not fail the poll.
-            let first_poll = item.cursor.is_none();
             let slice =
                 self.backfill_slice(id, &session, first_poll, poll_started, deadline, summary);
             if let Err(err) = slice.await {
@@ -63,7 +79,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
 
     /// Continues a backfill in progress, or starts the one `backfill_on_setup` asks for until
     /// it has recorded its window (a failed first attempt is retried by the next poll).
-    async fn backfill_slice(
+    pub(super) async fn backfill_slice(
         &self,
         id: &ConnectorId,
         session: &Session<F::Source>,
@@ -98,7 +114,11 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         };
         let mut slice = Summary::new(id, ActionName::Backfill);
         let result = self.backfill(id, request, deadline, &mut slice).await;
-        summary.backfill = slice.backfill;
+        summary.backfill = slice.backfill.or(summary.backfill.take());
+        match (&mut summary.backfill_drain, slice.drain) {
+            (Some(earlier), Some(drain)) => earlier.absorb(drain),
+            (earlier, drain) => *earlier = earlier.take().or(drain),
+        }
         result
     }
 }

@@ -6,12 +6,16 @@ use super::sources::Session;
 use super::{Connector, RunError};
 use crate::config::ConfigError;
 use crate::cursor::{CursorItem, CursorStore, Lease};
-use crate::drain::{Drain, DrainError, DrainReport, Ocsf, Output, StopReason, StreamKind};
+use crate::deadletter::TargetStream;
+use crate::drain::{
+    Drain, DrainError, DrainReport, Ocsf, Output, RecordFormat, StopReason, StreamKind,
+};
 use crate::invocation::ConnectorId;
 use crate::normalize::outputs::Outputs;
 use crate::normalize::{Normalizer, NormalizerConfig};
 use crate::okta::{OktaError, SourceFactory};
 use crate::secrets::SecretSource;
+use crate::sink::dead_letters::DeadLettering;
 use crate::sink::EventSink;
 
 /// What draining a leased item did.
@@ -34,6 +38,13 @@ impl<L> Drained<L> {
             session,
         }
     }
+}
+
+/// One stream a connector publishes to, before its refusals are kept as dead letters.
+struct Wanted<'a, K> {
+    stream: TargetStream,
+    sink: &'a K,
+    format: &'a dyn RecordFormat,
 }
 
 impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<S, C, K, F> {
@@ -65,10 +76,29 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 policy: session.config.event_policy,
                 include_raw: session.config.include_raw,
             });
-            let outputs = match self.outputs(&session.config.outputs) {
-                Ok(outputs) => outputs,
+            let wanted = match self.outputs(&session.config.outputs) {
+                Ok(wanted) => wanted,
                 Err(err) => return Drained::failed(err, Some(session)),
             };
+            let sinks: Vec<_> = wanted
+                .iter()
+                .map(|output| {
+                    DeadLettering::new(
+                        output.sink,
+                        self.dead_letters.as_deref(),
+                        id.as_str(),
+                        output.stream,
+                    )
+                })
+                .collect();
+            let outputs: Vec<_> = sinks
+                .iter()
+                .zip(&wanted)
+                .map(|(sink, output)| Output {
+                    sink,
+                    format: output.format,
+                })
+                .collect();
             let drain = Drain {
                 source: session.source.as_ref(),
                 store: &self.store,
@@ -97,8 +127,9 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
 
     /// The sinks and formats the connector document asks for. A local format override (the
     /// CLI's `--format`) writes only that format to the one sink.
-    fn outputs(&self, wanted: &Outputs) -> Result<Vec<Output<'_, K>>, RunError> {
-        let total = Output {
+    fn outputs(&self, wanted: &Outputs) -> Result<Vec<Wanted<'_, K>>, RunError> {
+        let total = Wanted {
+            stream: TargetStream::Events,
             sink: &self.sink,
             format: self.format.as_ref(),
         };
@@ -118,7 +149,8 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                         .to_owned(),
                 }));
             };
-            outputs.push(Output {
+            outputs.push(Wanted {
+                stream: TargetStream::Ocsf,
                 sink,
                 format: &Ocsf,
             });

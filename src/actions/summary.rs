@@ -44,6 +44,9 @@ pub struct Summary {
     pub drain: Option<DrainReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillProgress>,
+    /// What a poll's backfill slice drained (a `backfill` action reports in `drain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill_drain: Option<DrainReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +59,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_remaining: Option<u32>,
     pub duration_ms: u64,
+    /// Tail mode: how many times the poll polled again after catching up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail_rounds: Option<u32>,
     /// Why the invocation failed (`outcome` is `failed` exactly when this is set).
     #[serde(skip)]
     pub error: Option<RunError>,
@@ -70,12 +76,14 @@ impl Summary {
             message: None,
             drain: None,
             backfill: None,
+            backfill_drain: None,
             connection: None,
             state: None,
             okta_requests: 0,
             okta_throttled: 0,
             rate_limit_remaining: None,
             duration_ms: 0,
+            tail_rounds: None,
             error: None,
         }
     }

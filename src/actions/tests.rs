@@ -32,10 +32,22 @@ const DOCUMENT: &str =
     r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}}"#;
 
 fn twins(events: usize) -> Twins {
-    twins_with(events, DOCUMENT, None)
+    twins_with(events, DOCUMENT, None, |_| {})
 }
 
-fn twins_with(events: usize, document: &str, ocsf: Option<Arc<MemorySink>>) -> Twins {
+/// Twins whose polls tail every `interval`.
+fn tailing(events: usize, interval: Duration) -> Twins {
+    twins_with(events, DOCUMENT, None, |settings| {
+        settings.tail_interval = Some(interval)
+    })
+}
+
+fn twins_with(
+    events: usize,
+    document: &str,
+    ocsf: Option<Arc<MemorySink>>,
+    adjust: impl FnOnce(&mut RunSettings),
+) -> Twins {
     let okta = Arc::new(MemoryLogSource::new());
     append(&okta, 0..events);
     let secrets = Arc::new(MemorySecretSource::new());
@@ -47,6 +59,7 @@ fn twins_with(events: usize, document: &str, ocsf: Option<Arc<MemorySink>>) -> T
         ..RunSettings::default()
     };
     settings.drain.page_limit = 10;
+    adjust(&mut settings);
     let connector = Connector::with_sources(
         secrets,
         store.clone(),
@@ -74,6 +87,20 @@ fn append(okta: &MemoryLogSource, range: std::ops::Range<usize>) {
 }
 
 impl Twins {
+    /// A backfill of the last 5 minutes that reads one page, then finds Okta stalled until
+    /// its budget ends; Okta answers again afterwards.
+    async fn start_a_backfill_that_stalls(&self) -> Summary {
+        self.okta.answer_only(1);
+        let summary = self
+            .run_for(
+                Action::Backfill(last_minutes(5, false)),
+                Duration::from_millis(400),
+            )
+            .await;
+        self.okta.answer_only(1000);
+        summary
+    }
+
     async fn run(&self, action: Action) -> Summary {
         self.run_for(action, Duration::from_secs(5)).await
     }
@@ -112,8 +139,8 @@ async fn request_figures_belong_to_each_warm_invocation() {
         reset: OffsetDateTime::now_utc() + time::Duration::seconds(60),
     });
     let first = twins.run(Action::Poll).await;
-    // 3 full pages and the empty one that says "caught up".
-    assert_eq!(first.okta_requests, 4);
+    // 2 full pages and a short one that says "caught up".
+    assert_eq!(first.okta_requests, 3);
     assert_eq!(first.rate_limit_remaining, Some(60));
 
     append(&twins.okta, 25..30);
@@ -223,6 +250,76 @@ async fn test_connection_reports_the_last_day_and_touches_no_cursor() {
     assert!(twins.store.snapshot(ID).is_none());
 }
 
+fn last_minutes(minutes: i64, restart: bool) -> BackfillRequest {
+    let now = OffsetDateTime::now_utc();
+    BackfillRequest {
+        start: Some(now - time::Duration::minutes(minutes)),
+        end: Some(now),
+        days: None,
+        restart,
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_backfill_request_answers_already_delivered_and_restart_reads_again() {
+    let twins = twins(12);
+    twins.run(Action::Poll).await;
+    let first = twins.run(Action::Backfill(last_minutes(5, false))).await;
+    assert_eq!(first.drain.unwrap().published, 12);
+    let requests = twins.okta.requests().len();
+
+    // The same request a moment later (its end moved on, read by the live stream).
+    let again = twins.run(Action::Backfill(last_minutes(5, false))).await;
+    assert_eq!(again.outcome, Outcome::Ok);
+    assert!(again.message.unwrap().contains("already delivered"));
+    assert!(again.drain.is_none());
+    assert!(again.backfill.unwrap().complete);
+    assert_eq!(twins.okta.requests().len(), requests, "nothing read again");
+    assert_eq!(
+        twins.sink.records().len(),
+        24,
+        "live 12 + backfill 12, no more"
+    );
+
+    let restarted = twins.run(Action::Backfill(last_minutes(5, true))).await;
+    assert_eq!(
+        restarted.drain.unwrap().published,
+        12,
+        "restart re-reads the window"
+    );
+    assert_eq!(twins.sink.records().len(), 36);
+}
+
+#[tokio::test]
+async fn a_repeated_request_continues_the_backfill_in_progress() {
+    let twins = twins(30);
+    // The first slice reads one page, then Okta stalls until the budget ends.
+    let first = twins.start_a_backfill_that_stalls().await;
+    assert!(!first.backfill.unwrap().complete);
+    let again = twins.run(Action::Backfill(last_minutes(5, false))).await;
+    assert!(again.message.unwrap().contains("continues"), "continued");
+    assert_eq!(
+        again.drain.unwrap().published,
+        20,
+        "from where the first stopped"
+    );
+    assert_eq!(twins.sink.records().len(), 30, "nothing twice");
+}
+
+#[tokio::test]
+async fn a_polls_backfill_slice_reports_what_it_published() {
+    let twins = twins(12);
+    twins.start_a_backfill_that_stalls().await;
+    let poll = twins.run_for(Action::Poll, Duration::from_secs(8)).await;
+    assert_eq!(poll.outcome, Outcome::Ok, "{poll:?}");
+    assert_eq!(poll.drain.unwrap().published, 12, "the live stream");
+    assert_eq!(
+        poll.backfill_drain.unwrap().published,
+        2,
+        "the rest of the window"
+    );
+}
+
 #[tokio::test]
 async fn a_backfill_reads_its_window_through_its_own_item() {
     let twins = twins(12);
@@ -230,7 +327,7 @@ async fn a_backfill_reads_its_window_through_its_own_item() {
     let request = BackfillRequest {
         start: Some(now - time::Duration::minutes(5)),
         end: Some(now),
-        days: None,
+        ..Default::default()
     };
     let summary = twins.run(Action::Backfill(request)).await;
     assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
@@ -253,7 +350,7 @@ const BOTH_OUTPUTS: &str = r#"{"org_url": "https://acme.okta.com", "auth": {"typ
 #[tokio::test]
 async fn a_connector_asking_for_both_outputs_publishes_each_event_to_both_streams() {
     let ocsf = Arc::new(MemorySink::new());
-    let twins = twins_with(25, BOTH_OUTPUTS, Some(ocsf.clone()));
+    let twins = twins_with(25, BOTH_OUTPUTS, Some(ocsf.clone()), |_| {});
     let summary = twins.run(Action::Poll).await;
     assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
     assert_eq!(twins.sink.records().len(), 25);
@@ -265,7 +362,7 @@ async fn a_connector_asking_for_both_outputs_publishes_each_event_to_both_stream
 
 #[tokio::test]
 async fn asking_for_ocsf_without_an_ocsf_stream_fails_before_reading_anything() {
-    let twins = twins_with(25, BOTH_OUTPUTS, None);
+    let twins = twins_with(25, BOTH_OUTPUTS, None, |_| {});
     let summary = twins.run(Action::Poll).await;
     assert_eq!(summary.outcome, Outcome::Failed);
     let message = summary.message.unwrap_or_default();
@@ -279,8 +376,103 @@ async fn asking_for_ocsf_without_an_ocsf_stream_fails_before_reading_anything() 
 async fn an_ocsf_only_connector_writes_nothing_to_the_total_stream() {
     let ocsf = Arc::new(MemorySink::new());
     let document = r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}, "outputs": ["ocsf"]}"#;
-    let twins = twins_with(5, document, Some(ocsf.clone()));
+    let twins = twins_with(5, document, Some(ocsf.clone()), |_| {});
     assert_eq!(twins.run(Action::Poll).await.outcome, Outcome::Ok);
     assert!(twins.sink.records().is_empty());
     assert_eq!(ocsf.records().len(), 5);
+}
+
+#[tokio::test]
+async fn a_tailing_poll_delivers_new_events_each_interval_and_hands_over_cleanly() {
+    let twins = tailing(5, Duration::from_millis(50));
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        append(&twins.okta, 5..8);
+        // A scheduled invocation meanwhile finds the lease held and reads nothing.
+        let requests = twins.okta.requests().len();
+        let held = twins.run(Action::Poll).await;
+        assert_eq!(requests, twins.okta.requests().len());
+        held
+    };
+    let (tail, held) = tokio::join!(
+        twins.run_for(Action::Poll, Duration::from_millis(900)),
+        later
+    );
+    assert_eq!(held.outcome, Outcome::LeaseHeld);
+    assert_eq!(tail.outcome, Outcome::Ok, "{tail:?}");
+    let rounds = tail.tail_rounds.unwrap();
+    assert!(rounds >= 3, "{rounds}");
+    assert_eq!(
+        tail.drain.as_ref().unwrap().published,
+        8,
+        "events of later rounds too"
+    );
+    // One request per round: each round's short page says "caught up".
+    assert_eq!(tail.okta_requests, 1 + u64::from(rounds));
+    let item = twins.store.snapshot(ID).unwrap();
+    assert_eq!(item.lease_owner, None, "released at the end");
+    assert_eq!(item.delivered_total, 8, "each round checkpointed");
+
+    // The next scheduled poll takes over at once, from the cursor the tail left.
+    append(&twins.okta, 8..10);
+    let next = twins
+        .run_for(Action::Poll, Duration::from_millis(300))
+        .await;
+    assert_eq!(next.outcome, Outcome::Ok);
+    let ids: Vec<String> = twins
+        .sink
+        .records()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert_eq!(
+        ids,
+        (0..10).map(|n| format!("e{n}")).collect::<Vec<_>>(),
+        "in order, none twice"
+    );
+}
+
+#[tokio::test]
+async fn disable_stops_a_tailing_poll_within_one_interval() {
+    let twins = tailing(5, Duration::from_millis(50));
+    let disable = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        twins
+            .run(Action::Disable {
+                reason: "maintenance".into(),
+            })
+            .await
+    };
+    let tail = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(
+            twins.run_for(Action::Poll, Duration::from_secs(60)),
+            disable
+        )
+        .0
+    })
+    .await
+    .expect("the tail stopped long before its budget");
+    assert_eq!(tail.outcome, Outcome::Ok);
+    assert!(tail.message.unwrap().contains("paused"));
+    let item = twins.store.snapshot(ID).unwrap();
+    assert_eq!(item.lease_owner, None, "the lease is released");
+    assert!(item.paused.is_some());
+}
+
+#[tokio::test]
+async fn a_backfill_in_progress_gets_its_time_between_tail_rounds() {
+    let twins = tailing(12, Duration::from_millis(100));
+    twins.start_a_backfill_that_stalls().await;
+    let tail = twins
+        .run_for(Action::Poll, Duration::from_millis(800))
+        .await;
+    assert_eq!(tail.outcome, Outcome::Ok, "{tail:?}");
+    assert!(tail.tail_rounds.unwrap() >= 1);
+    assert!(tail.backfill.unwrap().complete);
+    assert_eq!(
+        tail.backfill_drain.unwrap().published,
+        2,
+        "the rest of the window"
+    );
+    assert_eq!(tail.drain.unwrap().published, 12);
 }

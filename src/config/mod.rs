@@ -56,6 +56,9 @@ pub enum ConfigError {
     },
 }
 
+/// Longest tail interval: beyond it, the schedule alone polls as often.
+const MAX_TAIL_INTERVAL_SECONDS: u64 = 300;
+
 /// One connector's validated configuration. Debug and Display never show secrets.
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
@@ -66,6 +69,8 @@ pub struct ConnectorConfig {
     pub backfill_on_setup: bool,
     /// TOTAL, OCSF or both (docs/ocsf.md).
     pub outputs: Outputs,
+    /// Tail mode: a poll that caught up polls again at this interval until its deadline.
+    pub tail_interval: Option<std::time::Duration>,
 }
 
 impl fmt::Display for ConnectorConfig {
@@ -112,6 +117,20 @@ impl ConnectorConfig {
                 Outputs::from_value(value).map_err(|problem| field_error("outputs", problem))?
             }
         };
+        let tail_interval = match top.optional("tail_interval_seconds") {
+            None => None,
+            Some(value) => match value.as_u64() {
+                Some(seconds @ 1..=MAX_TAIL_INTERVAL_SECONDS) => {
+                    Some(std::time::Duration::from_secs(seconds))
+                }
+                _ => {
+                    return Err(field_error(
+                        "tail_interval_seconds",
+                        "must be a whole number of seconds between 1 and 300 (leave it out to poll only on schedule)",
+                    ))
+                }
+            },
+        };
         top.refuse_unknown()?;
         Ok(ConnectorConfig {
             org_url,
@@ -120,6 +139,7 @@ impl ConnectorConfig {
             include_raw,
             backfill_on_setup,
             outputs,
+            tail_interval,
         })
     }
 }
@@ -153,6 +173,27 @@ mod tests {
         assert_eq!(config.event_policy, CatalogPolicy::Catalog);
         assert!(!config.include_raw);
         assert!(!config.backfill_on_setup);
+        assert_eq!(config.tail_interval, None, "tail mode is off by default");
+    }
+
+    #[test]
+    fn tail_interval_is_whole_seconds_within_bounds() {
+        let doc = |value: Value| {
+            json!({"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"},
+                   "tail_interval_seconds": value})
+            .to_string()
+        };
+        let config = ConnectorConfig::from_json(&doc(json!(10)), ValidationOptions::default());
+        assert_eq!(
+            config.unwrap().tail_interval,
+            Some(std::time::Duration::from_secs(10))
+        );
+        for bad in [json!(0), json!(301), json!("10"), json!(2.5)] {
+            let err = ConnectorConfig::from_json(&doc(bad.clone()), ValidationOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`tail_interval_seconds`"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::format_description::well_known::Rfc3339;
@@ -11,8 +12,8 @@ use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::{
-    rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause, PausedBy,
-    RunOutcome, Window,
+    ambiguous, rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause,
+    PausedBy, RunOutcome, Window,
 };
 
 type Attributes = HashMap<String, AttributeValue>;
@@ -38,6 +39,14 @@ enum WriteFailure {
 impl DynamoCursorStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
         DynamoCursorStore { client, table }
+    }
+
+    /// A client for the store: the SDK configuration `aws` with [`crate::aws::call_timeouts`].
+    pub fn client(aws: &SdkConfig) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::config::Builder::from(aws)
+            .timeout_config(crate::aws::call_timeouts())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
     }
 
     fn service_error(&self, key: &str, action: &str, err: impl std::error::Error) -> CursorError {
@@ -239,11 +248,11 @@ impl Reader<'_> {
         match self.item.get("paused") {
             None | Some(AttributeValue::Null(_)) | Some(AttributeValue::Bool(false)) => Ok(None),
             Some(AttributeValue::Bool(true)) => {
-                let by = match self.string("paused_by")?.as_deref() {
-                    Some("operator") => PausedBy::Operator,
-                    Some("connector") => PausedBy::Connector,
-                    _ => return Err(self.malformed("paused_by", "\"operator\" or \"connector\"")),
-                };
+                let by = self
+                    .string("paused_by")?
+                    .as_deref()
+                    .and_then(PausedBy::parse)
+                    .ok_or_else(|| self.malformed("paused_by", &PausedBy::choices()))?;
                 Ok(Some(Pause {
                     reason: self.string("pause_reason")?.unwrap_or_default(),
                     by,
@@ -336,33 +345,27 @@ impl CursorStore for DynamoCursorStore {
                 (":true", AttributeValue::Bool(true)),
             ];
             match self.update(key, update, Some(condition), values).await {
-                Ok(written) => {
-                    let item = parse(key, &written)?;
-                    let lease = Lease {
-                        key: key.to_owned(),
-                        owner: owner.to_owned(),
-                        version: item.version,
-                        expires_at: item.lease_expires_at.unwrap_or(lease_until),
-                    };
-                    return Ok(Claim::Acquired { lease, item });
+                Ok(written) => return Ok(rules::acquired(parse(key, &written)?, lease_until)),
+                Err(WriteFailure::Service(error)) => {
+                    let landed = |item: &CursorItem| rules::claim_landed(item, owner);
+                    let item = ambiguous::resolve(self, key, error, landed).await?;
+                    return Ok(rules::acquired(item, lease_until));
                 }
-                Err(WriteFailure::Service(err)) => return Err(err),
                 Err(WriteFailure::ConditionFailed) => {}
             }
             let Some(current) = self.get(key).await? else {
                 continue;
             };
             let current = parse(key, &current)?;
-            if let Some(pause) = current.paused {
-                return Ok(Claim::Paused(pause));
+            // A retry of a claim that had landed fails its condition only if the item changed
+            // since; either way, an item we own is ours.
+            if rules::claim_landed(&current, owner) {
+                return Ok(rules::acquired(current, lease_until));
             }
-            if let (Some(holder), Some(until)) = (current.lease_owner, current.lease_expires_at) {
-                if holder != owner && until > now {
-                    return Ok(Claim::Held {
-                        owner: holder,
-                        until,
-                    });
-                }
+            // The condition refused: say why, in the words of the rules. No refusal means
+            // the item changed in between, so the claim is tried again.
+            if let Some(refusal) = rules::claim_refusal(&current, owner, now) {
+                return Ok(refusal);
             }
         }
         Err(CursorError::Service {
@@ -415,8 +418,15 @@ impl CursorStore for DynamoCursorStore {
             }
             None => self.fenced_update(lease, &plain, "", values).await,
         }
-        .map_err(lease_lost(lease))?;
-        lease.version = parse(&lease.key, &written)?.version;
+        .map_err(lease_lost(lease));
+        let item = match written {
+            Ok(written) => parse(&lease.key, &written)?,
+            Err(error) => {
+                let landed = |item: &CursorItem| rules::checkpoint_landed(item, lease, update);
+                ambiguous::resolve(self, &lease.key, error, landed).await?
+            }
+        };
+        lease.version = item.version;
         Ok(())
     }
 
@@ -476,8 +486,14 @@ impl CursorStore for DynamoCursorStore {
                 }
             }
         }
-        .map_err(lease_lost(lease))?;
-        parse(&lease.key, &written)
+        .map_err(lease_lost(lease));
+        match written {
+            Ok(written) => parse(&lease.key, &written),
+            Err(error) => {
+                let landed = |item: &CursorItem| rules::release_landed(item, lease, outcome);
+                ambiguous::resolve(self, &lease.key, error, landed).await
+            }
+        }
     }
 
     async fn set_pause(

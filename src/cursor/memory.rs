@@ -7,19 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::{
-    rules, Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause, RunOutcome,
-};
-
-/// A store operation, to aim injected faults at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CursorOp {
-    Load,
-    Claim,
-    Checkpoint,
-    Release,
-    SetPause,
-}
+use super::local::ItemSlots;
+pub use super::CursorOp;
+use super::{CursorError, CursorItem};
 
 #[derive(Debug, Default)]
 struct State {
@@ -101,14 +91,16 @@ impl MemoryCursorStore {
         // A panic in another test thread must not hide this store's state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+#[async_trait]
+impl ItemSlots for MemoryCursorStore {
     /// Runs one operation on the item's slot, with the injected faults around it.
-    fn apply<T>(
-        &self,
-        key: &str,
-        op: CursorOp,
-        write: impl FnOnce(&mut Option<CursorItem>) -> Result<T, CursorError>,
-    ) -> Result<T, CursorError> {
+    async fn apply<T, F>(&self, key: &str, op: CursorOp, write: F) -> Result<T, CursorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Option<CursorItem>) -> Result<T, CursorError> + Send + 'static,
+    {
         let mut state = self.lock();
         if take_one(&mut state.fail_before, op) {
             return Err(injected(key, op, "nothing written"));
@@ -125,64 +117,10 @@ impl MemoryCursorStore {
     }
 }
 
-#[async_trait]
-impl CursorStore for MemoryCursorStore {
-    async fn load(&self, key: &str) -> Result<Option<CursorItem>, CursorError> {
-        self.apply(key, CursorOp::Load, |slot| Ok(slot.clone()))
-    }
-
-    async fn claim(
-        &self,
-        key: &str,
-        owner: &str,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-    ) -> Result<Claim, CursorError> {
-        self.apply(key, CursorOp::Claim, |slot| {
-            Ok(rules::claim(slot, key, owner, now, lease_until))
-        })
-    }
-
-    async fn checkpoint(
-        &self,
-        lease: &mut Lease,
-        update: &Checkpoint,
-        now: OffsetDateTime,
-    ) -> Result<(), CursorError> {
-        let key = lease.key.clone();
-        self.apply(&key, CursorOp::Checkpoint, |slot| {
-            rules::checkpoint(slot, lease, update, now)
-        })
-    }
-
-    async fn release(
-        &self,
-        lease: &Lease,
-        outcome: &RunOutcome,
-        pause_after: u32,
-        now: OffsetDateTime,
-    ) -> Result<CursorItem, CursorError> {
-        self.apply(&lease.key, CursorOp::Release, |slot| {
-            rules::release(slot, lease, outcome, pause_after, now)
-        })
-    }
-
-    async fn set_pause(
-        &self,
-        key: &str,
-        pause: Option<Pause>,
-        now: OffsetDateTime,
-    ) -> Result<CursorItem, CursorError> {
-        self.apply(key, CursorOp::SetPause, |slot| {
-            Ok(rules::set_pause(slot, key, pause, now))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cursor::conformance;
+    use crate::cursor::{conformance, Claim, CursorStore, Lease, RunOutcome};
 
     #[tokio::test]
     async fn behaves_like_a_cursor_store() {
@@ -236,25 +174,80 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn lost_response_still_applies_the_write() {
-        let store = MemoryCursorStore::new();
+    async fn claimed(store: &MemoryCursorStore) -> Lease {
         let now = conformance::t0();
-        let Claim::Acquired { mut lease, .. } = store
+        match store
             .claim("acme", "a", now, now + Duration::minutes(1))
             .await
             .unwrap()
-        else {
-            panic!("fresh item must be claimable");
-        };
+        {
+            Claim::Acquired { lease, .. } => lease,
+            other => panic!("fresh item must be claimable: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lost_answer_applies_the_write_and_reading_the_item_proves_it_ours() {
+        let store = MemoryCursorStore::new();
+        let now = conformance::t0();
+        let mut lease = claimed(&store).await;
         store.lose_next_response(CursorOp::Checkpoint, 1);
+        let before = lease.version;
+        store
+            .checkpoint(&mut lease, &conformance::page("next-1", 2), now)
+            .await
+            .expect("the item holds exactly what was written");
+        let item = store.snapshot("acme").unwrap();
+        assert_eq!(item.cursor.as_deref(), Some("next-1"));
+        assert_eq!(item.version, before + 1);
+        assert_eq!(lease.version, item.version);
+        store.lose_next_response(CursorOp::Release, 1);
+        let released = store
+            .release(&lease, &RunOutcome::Success, 5, now)
+            .await
+            .expect("the release landed");
+        assert_eq!(released.lease_owner, None);
+    }
+
+    #[tokio::test]
+    async fn lost_answer_that_cannot_be_checked_leaves_the_callers_lease_behind() {
+        let store = MemoryCursorStore::new();
+        let now = conformance::t0();
+        let mut lease = claimed(&store).await;
+        store.lose_next_response(CursorOp::Checkpoint, 1);
+        store.fail_next(CursorOp::Load, 1);
         let before = lease.version;
         assert!(store
             .checkpoint(&mut lease, &conformance::page("next-1", 2), now)
             .await
             .is_err());
-        let item = store.snapshot("acme").unwrap();
-        assert_eq!(item.cursor.as_deref(), Some("next-1"));
-        assert_eq!(item.version, before + 1);
+        assert_eq!(store.snapshot("acme").unwrap().version, before + 1);
+        assert_eq!(lease.version, before, "the caller never saw the answer");
+    }
+
+    #[tokio::test]
+    async fn lost_claim_answer_is_still_a_claim() {
+        let store = MemoryCursorStore::new();
+        store.lose_next_response(CursorOp::Claim, 1);
+        let lease = claimed(&store).await;
+        assert_eq!(lease.version, store.snapshot("acme").unwrap().version);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_refused_for_someone_elses_write_is_not_taken_for_ours() {
+        let store = MemoryCursorStore::new();
+        let now = conformance::t0();
+        let mut lease = claimed(&store).await;
+        let mut stale = lease.clone();
+        store
+            .checkpoint(&mut lease, &conformance::page("next-1", 2), now)
+            .await
+            .unwrap();
+        // Same owner, one version on, but not the cursor this stale copy writes.
+        let err = store
+            .checkpoint(&mut stale, &conformance::page("next-other", 2), now)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CursorError::LeaseLost { .. }), "{err}");
     }
 }

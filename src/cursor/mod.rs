@@ -1,67 +1,82 @@
 //! The connector's cursor item: where the stream stands, who holds the lease, and whether the
-//! connector is paused. One item per connector (`{connector_id}`) and one per backfill
-//! (`{connector_id}#backfill`).
+//! connector is paused. One item per connector ([`live_key`]) and one per backfill
+//! ([`backfill_key`]).
 
+mod ambiguous;
 /// The contract checks every store passes; test support, so never in the Lambda artifact.
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 pub mod dynamodb;
 pub mod file;
+mod local;
 /// The in-memory twin: test support, so never in the Lambda artifact.
 #[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 mod rules;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The item of a connector's live poll.
+pub use local::CursorOp;
+
+/// The key of a connector's live cursor item.
 pub fn live_key(connector_id: &str) -> String {
-    connector_id.to_string()
+    connector_id.to_owned()
 }
 
-/// The item of a connector's historical backfill, separate from the live one.
+/// The key of a connector's historical backfill item, separate from the live one.
 pub fn backfill_key(connector_id: &str) -> String {
     format!("{connector_id}#backfill")
 }
 
-/// The stored state of one cursor item.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The stored state of one cursor item. Its serde form is the local state file's (the key is
+/// the map key there); DynamoDB attributes are mapped in [`dynamodb`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CursorItem {
+    #[serde(skip)]
     pub key: String,
     /// The Okta `next` link to fetch from; `None` before the first checkpoint.
     pub cursor: Option<String>,
     /// Incremented on every write; checkpoints are fenced on it.
     pub version: u64,
     pub lease_owner: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub lease_expires_at: Option<OffsetDateTime>,
     pub consecutive_failures: u32,
     pub paused: Option<Pause>,
     pub last_error: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_success_at: Option<OffsetDateTime>,
     /// Newest `published` among the events delivered so far.
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub newest_published: Option<OffsetDateTime>,
     /// Events delivered through this item since it was created.
     pub delivered_total: u64,
     /// Backfill items only: the time window being pulled.
     pub window: Option<Window>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
+    #[serde(with = "time::serde::rfc3339")]
     pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub end: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pause {
     pub reason: String,
     pub by: PausedBy,
+    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum PausedBy {
     /// The `disable` action.
     Operator,
@@ -70,11 +85,42 @@ pub enum PausedBy {
 }
 
 impl PausedBy {
+    const ALL: [PausedBy; 2] = [PausedBy::Operator, PausedBy::Connector];
+
+    /// The stored form, in every store and in summaries.
     pub fn as_str(self) -> &'static str {
         match self {
             PausedBy::Operator => "operator",
             PausedBy::Connector => "connector",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<PausedBy> {
+        Self::ALL.into_iter().find(|by| by.as_str() == text)
+    }
+
+    /// The stored forms, for error messages: `"operator" or "connector"`.
+    pub fn choices() -> String {
+        let quoted: Vec<String> = Self::ALL
+            .iter()
+            .map(|by| format!("{:?}", by.as_str()))
+            .collect();
+        quoted.join(" or ")
+    }
+}
+
+impl From<PausedBy> for &'static str {
+    fn from(by: PausedBy) -> Self {
+        by.as_str()
+    }
+}
+
+impl TryFrom<String> for PausedBy {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        PausedBy::parse(&text)
+            .ok_or_else(|| format!("paused_by is {text:?}; expected {}", PausedBy::choices()))
     }
 }
 

@@ -55,6 +55,21 @@ fn new_item(key: &str) -> CursorItem {
     }
 }
 
+/// Why `owner` may not claim the item now (paused, or leased to someone else until a later
+/// time); `None` when the claim may proceed.
+pub(crate) fn claim_refusal(item: &CursorItem, owner: &str, now: OffsetDateTime) -> Option<Claim> {
+    if let Some(pause) = &item.paused {
+        return Some(Claim::Paused(pause.clone()));
+    }
+    match (&item.lease_owner, item.lease_expires_at) {
+        (Some(holder), Some(until)) if holder != owner && until > now => Some(Claim::Held {
+            owner: holder.clone(),
+            until,
+        }),
+        _ => None,
+    }
+}
+
 /// Claims the lease when free, expired or already ours, and the item is not paused.
 pub(crate) fn claim(
     slot: &mut Option<CursorItem>,
@@ -64,30 +79,25 @@ pub(crate) fn claim(
     lease_until: OffsetDateTime,
 ) -> Claim {
     let item = slot.get_or_insert_with(|| new_item(key));
-    if let Some(pause) = &item.paused {
-        return Claim::Paused(pause.clone());
-    }
-    if let (Some(holder), Some(until)) = (&item.lease_owner, item.lease_expires_at) {
-        if holder != owner && until > now {
-            return Claim::Held {
-                owner: holder.clone(),
-                until,
-            };
-        }
+    if let Some(refusal) = claim_refusal(item, owner, now) {
+        return refusal;
     }
     item.lease_owner = Some(owner.to_owned());
     item.lease_expires_at = Some(lease_until);
     item.version += 1;
     item.updated_at = Some(now);
-    Claim::Acquired {
-        lease: Lease {
-            key: key.to_owned(),
-            owner: owner.to_owned(),
-            version: item.version,
-            expires_at: lease_until,
-        },
-        item: item.clone(),
-    }
+    acquired(item.clone(), lease_until)
+}
+
+/// The claim's answer for an item that our claim wrote.
+pub(crate) fn acquired(item: CursorItem, lease_until: OffsetDateTime) -> Claim {
+    let lease = Lease {
+        key: item.key.clone(),
+        owner: item.lease_owner.clone().unwrap_or_default(),
+        version: item.version,
+        expires_at: item.lease_expires_at.unwrap_or(lease_until),
+    };
+    Claim::Acquired { lease, item }
 }
 
 /// The fence: the item is still ours and nobody wrote it since our last write.
@@ -167,6 +177,32 @@ pub(crate) fn release(
     item.version += 1;
     item.updated_at = Some(now);
     Ok(item.clone())
+}
+
+/// Whether the item shows that `owner`'s claim landed. Lease owners are unique per claim, so
+/// only that claim can have written this owner.
+pub(crate) fn claim_landed(item: &CursorItem, owner: &str) -> bool {
+    item.lease_owner.as_deref() == Some(owner)
+}
+
+/// Whether the item holds exactly what this checkpoint writes: still ours, the one version
+/// bump a fenced write makes, and our cursor.
+pub(crate) fn checkpoint_landed(item: &CursorItem, lease: &Lease, update: &Checkpoint) -> bool {
+    item.lease_owner.as_deref() == Some(lease.owner.as_str())
+        && item.version == lease.version + 1
+        && item.cursor.as_deref() == Some(update.cursor.as_str())
+}
+
+/// Whether the item holds exactly what this release writes: freed at the version after ours
+/// (any later claim would have set an owner and bumped it again) with our outcome recorded.
+pub(crate) fn release_landed(item: &CursorItem, lease: &Lease, outcome: &RunOutcome) -> bool {
+    let recorded = match outcome {
+        RunOutcome::Success => item.last_error.is_none() && item.consecutive_failures == 0,
+        RunOutcome::Failure { error, .. } => {
+            item.last_error.as_deref() == Some(stored_error(error).as_str())
+        }
+    };
+    item.lease_owner.is_none() && item.version == lease.version + 1 && recorded
 }
 
 /// Operator pause or resume. Leaves `version` alone so a running invocation finishes its page

@@ -126,13 +126,17 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
             return Ok(StopReason::WindowComplete);
         }
         let first = start::first_request(item, kind, self.settings, &mut progress.report)?;
+        let mut limit = requested_limit(&first, self.settings.page_limit);
         let mut page = self.fetch(first, deadline).await?;
         loop {
             progress.report.pages += 1;
             progress.report.fetched += page.events.len() as u64;
             let batches = self.batches(&page, &mut progress.report);
             let next = next_link(&mut page, kind)?;
-            let stop = end_of_stream(&page, next.as_ref(), kind);
+            let stop = end_of_stream(&page, next.as_ref(), kind, limit);
+            if let Some(url) = &next {
+                limit = requested_limit(&PageRequest::Next(url.clone()), limit);
+            }
             let prefetch = async {
                 match &next {
                     Some(url) if stop.is_none() && Instant::now() < deadline => {
@@ -192,17 +196,24 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
             .map(|(output, batch)| async move {
                 let records = batch.records.len();
                 if records == 0 {
-                    return Ok(0);
+                    return Ok((0, 0));
                 }
                 match output.sink.publish(&batch.records, deadline).await {
-                    Ok(_) => Ok(records as u64),
+                    Ok(stats) => {
+                        let kept = u64::from(stats.dead_lettered).min(records as u64);
+                        Ok((records as u64 - kept, kept))
+                    }
                     Err(err) => Err((delivered_before_failure(&err, records), err)),
                 }
             });
         let (mut delivered, mut failure) = (0, None);
+        let mut outcomes = Vec::with_capacity(batches.len());
         for result in futures_util::future::join_all(publishes).await {
             match result {
-                Ok(records) => delivered += records,
+                Ok((published, kept)) => {
+                    delivered += published;
+                    outcomes.push((published, kept));
+                }
                 Err((records, err)) => {
                     delivered += records;
                     failure.get_or_insert(err);
@@ -214,7 +225,9 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
             report.duplicates_replayed += delivered;
             return Err(err.into());
         }
-        let count = batches.first().map_or(0, |b| b.records.len() as u64);
+        // The first output's figures are the report's.
+        let (count, kept) = outcomes.first().copied().unwrap_or((0, 0));
+        report.dead_lettered += kept;
         let newest = batches.iter().filter_map(|b| b.newest).max();
         report.published += count;
         report.newest_published = report.newest_published.max(newest);
@@ -264,22 +277,46 @@ fn next_link(page: &mut Page, kind: StreamKind) -> Result<Option<Url>, DrainErro
     Ok(next)
 }
 
-/// Whether this page ends the stream: a window without `next` is complete, an empty polling
-/// page means nothing newer is available.
-fn end_of_stream(page: &Page, next: Option<&Url>, kind: StreamKind) -> Option<StopReason> {
+/// Whether this page ends the stream: a window without `next` is complete. A polling page
+/// with fewer events than asked for proves the end was reached when Okta answered: its `next`
+/// link is checkpointed and the drain stops without asking for the (empty) page after it;
+/// events persisted later arrive through that link on the next poll.
+fn end_of_stream(
+    page: &Page,
+    next: Option<&Url>,
+    kind: StreamKind,
+    limit: u32,
+) -> Option<StopReason> {
     match (next, kind) {
         (None, StreamKind::Backfill(_)) => Some(StopReason::WindowComplete),
         (None, StreamKind::Live) => Some(StopReason::CaughtUp),
+        (Some(_), StreamKind::Live) if page.events.len() < limit as usize => {
+            Some(StopReason::CaughtUp)
+        }
         (Some(_), _) if page.events.is_empty() => Some(StopReason::CaughtUp),
         (Some(_), _) => None,
     }
 }
 
+/// The page size a request asks for: its own, or for a `next` link that names none, the
+/// previous one.
+fn requested_limit(request: &PageRequest, fallback: u32) -> u32 {
+    match request {
+        PageRequest::Start { limit, .. } => *limit,
+        PageRequest::Next(url) => url
+            .query_pairs()
+            .find(|(key, _)| key == "limit")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(fallback),
+    }
+    .clamp(1, MAX_PAGE_LIMIT)
+}
+
 /// How many records of a failed publish reached the sink anyway.
 fn delivered_before_failure(err: &SinkError, records: usize) -> u64 {
     let delivered = match err {
-        // Checked before anything is sent.
-        SinkError::OversizeRecord { .. } => 0,
+        // All but the refused, which were never written.
+        SinkError::Refused { refused, .. } => records.saturating_sub(refused.len()),
         SinkError::Incomplete { unacknowledged, .. } => records.saturating_sub(*unacknowledged),
         // Unknown: any of them may have landed.
         SinkError::Service(_) => records,

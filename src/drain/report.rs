@@ -30,6 +30,8 @@ pub struct DrainReport {
     pub pages: u64,
     pub fetched: u64,
     pub published: u64,
+    /// Events the stream refused for good, kept as dead letters (the cursor moved past them).
+    pub dead_lettered: u64,
     pub excluded: BTreeMap<&'static str, u64>,
     pub checkpoints: u64,
     pub cursor_advanced: bool,
@@ -48,6 +50,24 @@ pub struct DrainReport {
 impl DrainReport {
     pub fn excluded_total(&self) -> u64 {
         self.excluded.values().sum()
+    }
+
+    /// Adds a later drain of the same item (a tail round): counts add up, the later one says
+    /// where the stream stands and why it stopped.
+    pub fn absorb(&mut self, later: DrainReport) {
+        self.pages += later.pages;
+        self.fetched += later.fetched;
+        self.published += later.published;
+        for (reason, n) in later.excluded {
+            *self.excluded.entry(reason).or_default() += n;
+        }
+        self.checkpoints += later.checkpoints;
+        self.cursor_advanced |= later.cursor_advanced;
+        self.caught_up = later.caught_up;
+        self.stop_reason = later.stop_reason;
+        self.newest_published = self.newest_published.max(later.newest_published);
+        self.restarted_beyond_retention |= later.restarted_beyond_retention;
+        self.duplicates_replayed += later.duplicates_replayed;
     }
 }
 

@@ -125,6 +125,43 @@ async fn every_page_is_published_in_order_and_checkpointed_until_caught_up() {
 }
 
 #[tokio::test]
+async fn a_short_page_means_caught_up_so_a_poll_costs_ceil_of_n_plus_one_over_limit() {
+    // (events, limit, requests of the first poll)
+    for (events, limit, requests) in [(0, 10, 1), (3, 10, 1), (4, 2, 3), (5, 2, 3), (20, 10, 3)] {
+        let twins = Twins::new(events, limit);
+        let (report, error) = twins.run(StreamKind::Live).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(report.stop_reason, Some(StopReason::CaughtUp));
+        assert_eq!(
+            twins.source.requests().len(),
+            requests,
+            "{events} events, limit {limit}"
+        );
+        assert_eq!(twins.published(), ids(0..events));
+        let item = twins.store.snapshot(KEY).unwrap();
+        assert_eq!(
+            item.cursor.as_deref(),
+            Some(MemoryLogSource::link_after(events, limit).as_str()),
+            "the short page's next link is checkpointed"
+        );
+
+        // An idle poll is one request; events persisted meanwhile arrive through the link.
+        twins.store.seed(CursorItem {
+            lease_owner: None,
+            ..item
+        });
+        let (report, _) = twins.run(StreamKind::Live).await;
+        assert_eq!(report.fetched, 0);
+        assert_eq!(twins.source.requests().len(), requests + 1);
+        let late = OffsetDateTime::now_utc() - time::Duration::hours(2);
+        twins.source.append([sign_in("late", "u0", late)]);
+        let (report, _) = twins.run(StreamKind::Live).await;
+        assert_eq!(report.published, 1, "a late-persisted event still arrives");
+        assert_eq!(twins.source.requests().len(), requests + 2);
+    }
+}
+
+#[tokio::test]
 async fn a_refused_publish_leaves_the_cursor_where_it_was() {
     let twins = Twins::new(5, 2);
     twins.sink.fail_after(3);

@@ -21,7 +21,27 @@ pub fn log_summary(summary: &Summary) {
 }
 
 /// The EMF document of one invocation.
+/// Which dimension sets the metrics are published under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricDimensions {
+    /// None: one series per metric for the whole fleet, whatever its size. The connector id is a
+    /// property of the log line (Logs Insights), not a dimension.
+    Fleet,
+    /// The fleet series and one per connector (`ConnectorId`): costs per connector, for small fleets.
+    FleetAndConnector,
+}
+
+/// The EMF document of one invocation, with fleet metrics only.
 pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
+    metrics_document_with(summary, now, MetricDimensions::Fleet)
+}
+
+/// The EMF document of one invocation.
+pub fn metrics_document_with(
+    summary: &Summary,
+    now: OffsetDateTime,
+    dimensions: MetricDimensions,
+) -> Value {
     let mut values: Vec<(String, f64, &str)> = vec![
         ("Invocations".into(), 1.0, "Count"),
         (
@@ -42,9 +62,16 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
         ),
     ];
     let drain = summary.drain.as_ref();
-    let count = |f: fn(&DrainReport) -> u64| drain.map_or(0.0, |d| f(d) as f64);
+    // A poll's backfill slice publishes too: its events count with the live stream's.
+    let drains = || drain.into_iter().chain(summary.backfill_drain.as_ref());
+    let count = |f: fn(&DrainReport) -> u64| drains().map(|d| f(d) as f64).sum::<f64>();
     values.push(("EventsFetched".into(), count(|d| d.fetched), "Count"));
     values.push(("EventsPublished".into(), count(|d| d.published), "Count"));
+    values.push((
+        "EventsDeadLettered".into(),
+        count(|d| d.dead_lettered),
+        "Count",
+    ));
     values.push((
         "EventsExcluded".into(),
         count(|d| d.excluded_total()),
@@ -56,10 +83,14 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
         count(|d| d.duplicates_replayed),
         "Count",
     ));
-    if let Some(drain) = drain {
+    let mut excluded = std::collections::BTreeMap::<&str, u64>::new();
+    for drain in drains() {
         for (reason, n) in &drain.excluded {
-            values.push((format!("Excluded_{reason}"), *n as f64, "Count"));
+            *excluded.entry(reason).or_default() += n;
         }
+    }
+    for (reason, n) in excluded {
+        values.push((format!("Excluded_{reason}"), n as f64, "Count"));
     }
     if let Some(remaining) = summary.rate_limit_remaining {
         values.push(("RateLimitRemaining".into(), f64::from(remaining), "Count"));
@@ -91,7 +122,10 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
             "Timestamp": (now.unix_timestamp_nanos() / 1_000_000) as i64,
             "CloudWatchMetrics": [{
                 "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["ConnectorId"]],
+                "Dimensions": match dimensions {
+                    MetricDimensions::Fleet => json!([[]]),
+                    MetricDimensions::FleetAndConnector => json!([[], ["ConnectorId"]]),
+                },
                 "Metrics": definitions,
             }],
         }),
@@ -109,8 +143,11 @@ pub fn metrics_document(summary: &Summary, now: OffsetDateTime) -> Value {
 }
 
 /// Writes the EMF line to stdout, where the Lambda runtime ships it to CloudWatch Logs.
-pub fn emit_metrics(summary: &Summary) {
-    println!("{}", metrics_document(summary, OffsetDateTime::now_utc()));
+pub fn emit_metrics(summary: &Summary, dimensions: MetricDimensions) {
+    println!(
+        "{}",
+        metrics_document_with(summary, OffsetDateTime::now_utc(), dimensions)
+    );
 }
 
 #[cfg(test)]
@@ -138,6 +175,8 @@ mod tests {
             okta_throttled: 2,
             rate_limit_remaining: Some(41),
             duration_ms: 1234,
+            backfill_drain: None,
+            tail_rounds: None,
             error: None,
         }
     }
@@ -178,6 +217,7 @@ mod tests {
             pages: 4,
             fetched: 3000,
             published: 2990,
+            dead_lettered: 1,
             excluded: BTreeMap::from([("not_in_catalog", 8), ("malformed_event", 2)]),
             duplicates_replayed: 5,
             stop_reason: Some(StopReason::CaughtUp),
@@ -191,6 +231,7 @@ mod tests {
             ("Failed", 0.0),
             ("EventsFetched", 3000.0),
             ("EventsPublished", 2990.0),
+            ("EventsDeadLettered", 1.0),
             ("EventsExcluded", 10.0),
             ("Excluded_not_in_catalog", 8.0),
             ("Excluded_malformed_event", 2.0),
@@ -224,12 +265,25 @@ mod tests {
         assert_eq!(aws["Timestamp"], NOW.unix_timestamp() * 1000);
         let directive = &aws["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
-        assert_eq!(directive["Dimensions"], json!([["ConnectorId"]]));
+        // No dimension by default: the cost of metrics does not grow with the fleet.
+        assert_eq!(directive["Dimensions"], json!([[]]));
         // Every declared metric and dimension must be a top-level member, or CloudWatch drops it.
         for name in declared(&doc).keys() {
             assert!(doc[name].is_number(), "{name}");
         }
         assert!(doc["ConnectorId"].is_string());
+    }
+
+    #[test]
+    fn per_connector_dimensions_are_added_only_when_asked() {
+        let doc = metrics_document_with(
+            &summary(Outcome::Ok),
+            NOW,
+            MetricDimensions::FleetAndConnector,
+        );
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([[], ["ConnectorId"]]));
+        assert_eq!(doc["ConnectorId"], "acme");
     }
 
     #[test]
@@ -252,6 +306,27 @@ mod tests {
         assert_eq!(doc["Failed"].as_f64(), Some(1.0));
         assert_eq!(doc["StopReason"], "failed");
         assert!(doc.get("IngestionLagSeconds").is_none());
+    }
+
+    #[test]
+    fn a_polls_backfill_slice_counts_with_the_live_stream() {
+        let mut summary = summary(Outcome::Ok);
+        summary.drain = Some(DrainReport {
+            published: 10,
+            pages: 1,
+            excluded: BTreeMap::from([("not_in_catalog", 1)]),
+            ..DrainReport::default()
+        });
+        summary.backfill_drain = Some(DrainReport {
+            published: 500,
+            pages: 2,
+            excluded: BTreeMap::from([("not_in_catalog", 4)]),
+            ..DrainReport::default()
+        });
+        let doc = metrics_document(&summary, NOW);
+        assert_eq!(doc["EventsPublished"].as_f64(), Some(510.0));
+        assert_eq!(doc["Pages"].as_f64(), Some(3.0));
+        assert_eq!(doc["Excluded_not_in_catalog"].as_f64(), Some(5.0));
     }
 
     #[test]

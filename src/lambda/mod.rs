@@ -4,6 +4,7 @@
 
 pub mod metrics;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -12,9 +13,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::actions::{Connector, RunError};
-use crate::cursor::dynamodb::DynamoCursorStore;
+use crate::fleet::scoped::{DeadLetterBucket, ScopedAccess};
 use crate::invocation::{Invocation, InvocationError};
-use crate::secrets::secrets_manager::SecretsManagerSource;
 use crate::settings::Settings;
 use crate::sink::kinesis::KinesisSink;
 use crate::telemetry;
@@ -46,7 +46,9 @@ impl From<LambdaError> for Diagnostic {
 /// A runtime deadline further away than this is not real (Lambda's maximum is 15 minutes).
 const MAX_LAMBDA_RUN: Duration = Duration::from_secs(15 * 60);
 
-pub type LambdaConnector = Connector<SecretsManagerSource, DynamoCursorStore, KinesisSink>;
+/// Secrets and cursors go through per-connector scoped credentials; the shared stream through the
+/// function's own.
+pub type LambdaConnector = Connector<Arc<ScopedAccess>, Arc<ScopedAccess>, KinesisSink>;
 
 /// Builds the connector with the AWS configuration of the environment (`AWS_ENDPOINT_URL`
 /// points it at a local emulator).
@@ -56,21 +58,32 @@ pub async fn init(settings: &Settings) -> LambdaConnector {
 }
 
 pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConnector {
+    let mut access = ScopedAccess::new(
+        aws.clone(),
+        settings.connector_access_role_arn.clone(),
+        settings.secret_id_template.clone(),
+        settings.cursor_table.clone(),
+        settings.run.connector_cache_size,
+    );
+    if let Some(bucket) = &settings.dead_letter_bucket {
+        access = access.with_dead_letters(DeadLetterBucket {
+            bucket: bucket.clone(),
+            kms_key: settings.dead_letter_kms_key.clone(),
+        });
+    }
+    let access = Arc::new(access);
     let kinesis = aws_sdk_kinesis::Client::new(aws);
-    let connector = Connector::new(
-        SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(aws),
-            settings.secret_id_template.clone(),
-        ),
-        DynamoCursorStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            settings.cursor_table.clone(),
-        ),
+    let mut connector = Connector::new(
+        access.clone(),
+        access.clone(),
         KinesisSink::new(kinesis.clone(), settings.event_stream.clone()),
         settings.run.clone(),
     );
-    match &settings.ocsf_stream {
-        Some(stream) => connector.with_ocsf_sink(KinesisSink::new(kinesis, stream.clone())),
+    if let Some(stream) = &settings.ocsf_stream {
+        connector = connector.with_ocsf_sink(KinesisSink::new(kinesis, stream.clone()));
+    }
+    match settings.dead_letter_bucket {
+        Some(_) => connector.with_dead_letters(access),
         None => connector,
     }
 }
@@ -80,6 +93,16 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let started = Instant::now();
     let settings = Settings::from_env()?;
     let connector = init(&settings).await;
+    match &settings.connector_access_role_arn {
+        Some(role) => tracing::info!(
+            role = %role,
+            "each invocation assumes the connector-access role with its connector_id session tag"
+        ),
+        None => tracing::warn!(
+            "CONNECTOR_ACCESS_ROLE_ARN is not set: every connector uses the function's own credentials, \
+             so IAM does not keep connectors apart (fine for local runs and tests, not for a fleet)"
+        ),
+    }
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "initialised"
@@ -122,7 +145,14 @@ pub async fn handle(
     async move {
         let mut summary = connector.handle(&invocation, deadline).await;
         metrics::log_summary(&summary);
-        metrics::emit_metrics(&summary);
+        metrics::emit_metrics(
+            &summary,
+            if settings.per_connector_metrics {
+                metrics::MetricDimensions::FleetAndConnector
+            } else {
+                metrics::MetricDimensions::Fleet
+            },
+        );
         match summary.error.take() {
             None => Ok(serde_json::to_value(summary).unwrap_or(Value::Null)),
             Some(err) => Err(LambdaError::from(err).into()),

@@ -1,7 +1,7 @@
 //! The Okta port: reading the System Log (`GET /api/v1/logs`) and proving a connection works.
 //!
 //! [`LogSource`] is the port; [`OktaClient`] is the real implementation and
-//! [`memory::MemoryLogSource`] the scripted in-memory twin. A [`SourceFactory`] builds one
+//! `memory::MemoryLogSource` the scripted in-memory twin (feature `testkit`). A [`SourceFactory`] builds one
 //! source per connector configuration, so the connector never names the HTTP client.
 
 pub mod auth;
@@ -11,6 +11,7 @@ mod error;
 mod exchange;
 mod facts;
 mod link;
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod model;
 mod org;

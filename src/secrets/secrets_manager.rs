@@ -1,9 +1,13 @@
 //! Connector configuration from AWS Secrets Manager, one secret per connector.
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 use super::{SecretSource, SecretString, SecretsError};
+
+/// Replaced by the connector id in a secret id template.
+pub const CONNECTOR_ID_PLACEHOLDER: &str = "{connector_id}";
 
 /// Secret id used when `SECRET_ID_TEMPLATE` is not set.
 pub const DEFAULT_SECRET_ID_TEMPLATE: &str = "okta-ingest/{connector_id}";
@@ -19,8 +23,17 @@ impl SecretsManagerSource {
         SecretsManagerSource { client, template }
     }
 
+    /// A client for the source: the SDK configuration `aws` with [`crate::aws::call_timeouts`].
+    pub fn client(aws: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+        let config = aws_sdk_secretsmanager::config::Builder::from(aws)
+            .timeout_config(crate::aws::call_timeouts())
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+
     pub fn secret_id(&self, connector_id: &str) -> String {
-        self.template.replace("{connector_id}", connector_id)
+        self.template
+            .replace(CONNECTOR_ID_PLACEHOLDER, connector_id)
     }
 }
 

@@ -97,6 +97,7 @@ impl EventSink for FileSink {
         Ok(PublishStats {
             calls: 1,
             retried_records: 0,
+            dead_lettered: 0,
         })
     }
 }

@@ -84,6 +84,7 @@ impl EventSink for MemorySink {
         let mut stats = PublishStats {
             calls: 1,
             retried_records: 0,
+            dead_lettered: 0,
         };
         if rejected > 0 {
             stats.calls += 1;
@@ -151,7 +152,8 @@ mod tests {
             stats,
             PublishStats {
                 calls: 1,
-                retried_records: 0
+                retried_records: 0,
+                dead_lettered: 0,
             }
         );
     }
@@ -198,7 +200,8 @@ mod tests {
             stats,
             PublishStats {
                 calls: 2,
-                retried_records: 1
+                retried_records: 1,
+                dead_lettered: 0,
             }
         );
         sink.reject_once(2);

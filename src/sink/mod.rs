@@ -1,5 +1,6 @@
 //! Where normalized events go: Kinesis in production, NDJSON files locally, memory in tests.
 
+pub mod dead_letters;
 pub mod file;
 pub mod kinesis;
 pub mod limits;
@@ -25,17 +26,29 @@ pub struct PublishStats {
     pub calls: u32,
     /// Records sent again after a partial failure or throttling.
     pub retried_records: u32,
+    /// Records the stream refused for good, kept as dead letters instead.
+    pub dead_lettered: u32,
+}
+
+/// A record the stream refused for good: sending it again cannot succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub record: Record,
+    /// What the stream objected to, naming the limit or the error code.
+    pub reason: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error(
-        "event {event_id} is {size} bytes once normalized, over the {limit}-byte record limit"
-    )]
-    OversizeRecord {
-        event_id: String,
-        size: usize,
-        limit: usize,
+    /// Every record was acknowledged except these, which were never written. Delivery is not
+    /// complete: the caller keeps them elsewhere (dead letters) before moving its cursor.
+    #[error("{} of the records were refused by the stream for good (first: event {}: {})",
+        refused.len(),
+        refused.first().map_or("-", |r| r.record.event_id.as_str()),
+        refused.first().map_or("-", |r| r.reason.as_str()))]
+    Refused {
+        refused: Vec<Refusal>,
+        stats: PublishStats,
     },
     #[error("{unacknowledged} records were not acknowledged before the time budget ran out (last error: {last_error})")]
     Incomplete {
@@ -47,7 +60,8 @@ pub enum SinkError {
 }
 
 /// Publishes records. `Ok` means every record was acknowledged; anything less is an error and
-/// the caller must not move its cursor.
+/// the caller must not move its cursor (after [`SinkError::Refused`], only once the refused
+/// records are kept elsewhere).
 #[async_trait]
 pub trait EventSink: Send + Sync {
     async fn publish(

@@ -4,6 +4,8 @@
 //! - [`rig`]: a connector wired to the in-process Okta simulator (`okta-sim`) and the in-memory
 //!   twins, with the ground truth to prove nothing was lost or duplicated;
 //! - [`moto`]: a local AWS emulator per test and the resources the connector uses;
+//! - [`proxy`]: a fault-injecting HTTP proxy on 127.0.0.1 (answers lost after the service
+//!   applied the request, requests that never get an answer);
 //! - [`keys`]: RSA and P-256 signing keys as JWKs and PEM;
 //! - [`logs`]: everything a test binary logs, to assert on what was (not) written;
 //! - [`schema`]: validation against the published TOTAL v1 JSON Schema;
@@ -20,6 +22,7 @@ pub mod logs;
 pub mod moto;
 #[cfg(feature = "testkit")]
 pub mod ocsf_schema;
+pub mod proxy;
 #[cfg(feature = "testkit")]
 pub mod rig;
 #[cfg(feature = "testkit")]

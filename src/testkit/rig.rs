@@ -147,7 +147,7 @@ impl<K: EventSink> Rig<K> {
     /// The connector's backfill cursor item (panics when there is none).
     pub fn backfill_item(&self) -> crate::cursor::CursorItem {
         self.store
-            .snapshot(&format!("{CONNECTOR}#backfill"))
+            .snapshot(&crate::cursor::backfill_key(CONNECTOR))
             .expect("a backfill item exists")
     }
 

@@ -7,10 +7,12 @@ invoking would).
 
 What moto cannot emulate, and is therefore checked on the translated template instead:
 - resource types its CloudFormation skips: AWS::SecretsManager::Secret, AWS::Scheduler::Schedule,
-  AWS::CloudWatch::Alarm, AWS::Lambda::EventInvokeConfig (outputs referring to them are dropped too);
+  AWS::Scheduler::ScheduleGroup, AWS::CloudWatch::Alarm, AWS::Lambda::EventInvokeConfig,
+  AWS::Logs::QueryDefinition, AWS::S3::BucketPolicy (outputs referring to them are dropped too);
 - properties it ignores: the function's Architectures, LoggingConfig and KmsKeyArn, Kinesis StreamModeDetails and
   StreamEncryption, DynamoDB PointInTimeRecovery, the log group's KMS key;
-- behaviour: KMS key policies and IAM are stored, not enforced; alarms are never evaluated (no metric math,
+- behaviour: KMS key policies and IAM are stored, not enforced (so the per-connector isolation is asserted on the
+  policies here, and infra/verify-isolation.sh checks it in a real account with the IAM policy simulator); alarms are never evaluated (no metric math,
   no Embedded Metric Format extraction from logs); the schedule never fires.
 """
 
@@ -38,8 +40,11 @@ LOG_GROUP = f"/okta-ingest/{STACK}/function"
 NOT_EMULATED_BY_MOTO = {
     "AWS::SecretsManager::Secret",
     "AWS::Scheduler::Schedule",
+    "AWS::Scheduler::ScheduleGroup",
     "AWS::CloudWatch::Alarm",
+    "AWS::Logs::QueryDefinition",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::S3::BucketPolicy",
 }
 # Those skips are expected and asserted below; keep them out of the report.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto:UserWarning")
@@ -109,7 +114,6 @@ def deploy(aws, template):
             zf.writestr("bootstrap", "#!/bin/sh\nexit 1\n")
         s3.put_object(Bucket=ARTIFACT_BUCKET, Key=ARTIFACT_KEY, Body=archive.getvalue())
         cfn = boto3.client("cloudformation", region_name=REGION)
-        parameters = {"ConnectorId": CONNECTOR, **parameters}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cfn.create_stack(
@@ -134,16 +138,71 @@ def deploy(aws, template):
     return create
 
 
+def statements_of(document):
+    if isinstance(document, str):
+        document = json.loads(document)
+    return document["Statement"]
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def granted_actions(statements):
+    """action -> (resource, condition) of every Allow statement."""
+    granted = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            assert action not in granted, f"{action} granted twice"
+            granted[action] = (statement["Resource"], statement.get("Condition"))
+    return granted
+
+
+def exported(outputs, name):
+    """The value of an `export NAME=value` output."""
+    (line,) = [v for v in outputs.values() if re.fullmatch(rf"export {name}=\S+", v)]
+    return line.split("=", 1)[1]
+
+
 def test_moto_skips_only_the_resource_types_documented_as_not_emulated(deploy):
-    _, physical = deploy()
+    _, physical = deploy(ConnectorId=CONNECTOR)
     assert deploy.skipped_types == NOT_EMULATED_BY_MOTO
-    for created in ("CursorTable", "EventStream", "IngestFunction", "DeadLetterQueue", "DataKey", "FunctionLogGroup"):
+    for created in (
+        "CursorTable",
+        "EventStream",
+        "IngestFunction",
+        "DeadLetterQueue",
+        "DeadLetterBucket",
+        "DataKey",
+        "FunctionLogGroup",
+        "ConnectorAccessRole",
+        "ConnectorAdminPolicy",
+    ):
         assert physical.get(created), f"{created} was not created"
+
+
+def test_a_fleet_stack_creates_no_connector_unless_asked(deploy, template):
+    _, physical = deploy()
+    assert "FirstConnectorSecret" not in physical and "FirstConnectorSchedule" not in physical
+    assert template["Parameters"]["ConnectorId"]["Default"] == ""
+    for name in ("FirstConnectorSecret", "FirstConnectorSchedule"):
+        assert template["Resources"][name]["Condition"] == "HasFirstConnector"
+    assert template["Conditions"]["HasFirstConnector"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ConnectorId"}, ""]}]}
+
+
+def test_the_first_connector_parameter_still_deploys(deploy):
+    outputs, _ = deploy(ConnectorId=CONNECTOR)
+    env = boto3.client("lambda", region_name=REGION).get_function(FunctionName=outputs["FunctionName"])[
+        "Configuration"
+    ]["Environment"]["Variables"]
+    assert env["DEFAULT_CONNECTOR_ID"] == CONNECTOR
 
 
 def test_cursor_table_is_keyed_by_connector_id_and_billed_on_demand(deploy):
     outputs, _ = deploy()
-    table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=outputs["TableName"])["Table"]
+    table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=exported(outputs, "CURSOR_TABLE"))
+    table = table["Table"]
     assert table["KeySchema"] == [{"AttributeName": "connector_id", "KeyType": "HASH"}]
     assert table["AttributeDefinitions"] == [{"AttributeName": "connector_id", "AttributeType": "S"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -151,20 +210,27 @@ def test_cursor_table_is_keyed_by_connector_id_and_billed_on_demand(deploy):
 
 
 def test_function_runs_the_bootstrap_with_its_configuration_in_the_environment(deploy):
-    outputs, _ = deploy()
+    outputs, physical = deploy()
     lam = boto3.client("lambda", region_name=REGION)
     function = lam.get_function(FunctionName=outputs["FunctionName"])
     config = function["Configuration"]
-    assert config["FunctionArn"] == outputs["FunctionArn"]
+    assert outputs["ExportFunctionArn"] == f"export FUNCTION_ARN={config['FunctionArn']}"
     assert (config["Runtime"], config["Handler"]) == ("provided.al2023", "bootstrap")
     assert (config["Timeout"], config["MemorySize"]) == (300, 256)
-    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 2
+    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 100
     env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    access_role = boto3.client("iam", region_name=REGION).get_role(RoleName=physical["ConnectorAccessRole"])["Role"]
+    assert outputs["ConnectorAccessRoleArn"] == access_role["Arn"]
     assert env == {
-        "CURSOR_TABLE": outputs["TableName"],
-        "EVENT_STREAM": outputs["StreamName"],
+        "CURSOR_TABLE": exported(outputs, "CURSOR_TABLE"),
+        "EVENT_STREAM": exported(outputs, "EVENT_STREAM"),
+        "DEAD_LETTER_BUCKET": outputs["DeadLetterBucketName"],
+        "DEAD_LETTER_KMS_KEY": outputs["EncryptionKeyArn"],
         "SECRET_ID_TEMPLATE": "okta-ingest/{connector_id}",
-        "DEFAULT_CONNECTOR_ID": CONNECTOR,
+        "CONNECTOR_ACCESS_ROLE_ARN": access_role["Arn"],
+        "CONNECTOR_CACHE_SIZE": "256",
+        "PER_CONNECTOR_METRICS": "false",
+        "DEFAULT_CONNECTOR_ID": "",
         "RUST_LOG": "info",
         "PAGE_LIMIT": "1000",
         "LOOKBACK_MINUTES": "15",
@@ -176,26 +242,37 @@ def test_function_runs_the_bootstrap_with_its_configuration_in_the_environment(d
 
 def test_parameters_reach_the_function(deploy):
     outputs, _ = deploy(
-        FunctionTimeout=600, FunctionMemorySize=512, ReservedConcurrency=1, LogLevel="DEBUG", PageLimit=200
+        FunctionTimeout=600,
+        FunctionMemorySize=512,
+        ReservedConcurrency=7,
+        LogLevel="DEBUG",
+        PageLimit=200,
+        ConnectorCacheSize=50,
+        PerConnectorMetrics="true",
     )
     lam = boto3.client("lambda", region_name=REGION)
     function = lam.get_function(FunctionName=outputs["FunctionName"])
     assert (function["Configuration"]["Timeout"], function["Configuration"]["MemorySize"]) == (600, 512)
-    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 1
-    env = function["Configuration"]["Environment"]["Variables"]
-    assert (env["RUST_LOG"], str(env["PAGE_LIMIT"])) == ("debug", "200")
+    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 7
+    env = {k: str(v) for k, v in function["Configuration"]["Environment"]["Variables"].items()}
+    assert (env["RUST_LOG"], env["PAGE_LIMIT"]) == ("debug", "200")
+    assert (env["CONNECTOR_CACHE_SIZE"], env["PER_CONNECTOR_METRICS"]) == ("50", "true")
 
 
 def test_event_stream_uses_retention_parameter(deploy):
     outputs, _ = deploy(StreamRetentionHours=48)
-    summary = boto3.client("kinesis", region_name=REGION).describe_stream_summary(StreamName=outputs["StreamName"])
+    summary = boto3.client("kinesis", region_name=REGION).describe_stream_summary(
+        StreamName=exported(outputs, "EVENT_STREAM")
+    )
     assert summary["StreamDescriptionSummary"]["StreamARN"] == outputs["StreamArn"]
     assert summary["StreamDescriptionSummary"]["RetentionPeriodHours"] == 48
 
 
 def test_provisioned_stream_gets_the_shard_count_parameter(deploy):
     outputs, _ = deploy(StreamMode="PROVISIONED", StreamShardCount=3)
-    summary = boto3.client("kinesis", region_name=REGION).describe_stream_summary(StreamName=outputs["StreamName"])
+    summary = boto3.client("kinesis", region_name=REGION).describe_stream_summary(
+        StreamName=exported(outputs, "EVENT_STREAM")
+    )
     assert summary["StreamDescriptionSummary"]["OpenShardCount"] == 3
 
 
@@ -209,35 +286,22 @@ def test_shard_count_is_only_set_for_provisioned_streams(template):
     assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
 
 
-def test_function_role_names_every_resource_it_may_touch(deploy):
+def test_function_role_reaches_no_secret_or_cursor_itself(deploy):
     outputs, physical = deploy()
     iam = boto3.client("iam", region_name=REGION)
     document = iam.get_role_policy(RoleName=physical["FunctionRole"], PolicyName="okta-ingest-function")[
         "PolicyDocument"
     ]
-    if isinstance(document, str):
-        document = json.loads(document)
-    granted = {}
-    conditions = {}
-    for statement in document["Statement"]:
-        assert statement["Effect"] == "Allow"
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        for action in actions:
-            granted[action] = statement["Resource"]
-            conditions[action] = statement.get("Condition")
-    table_arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=outputs["TableName"])["Table"][
-        "TableArn"
-    ]
+    granted = granted_actions(statements_of(document))
     queue_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
     log_group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:{LOG_GROUP}:*"
-    assert granted == {
-        "secretsmanager:GetSecretValue": f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/{CONNECTOR}-??????",
-        "dynamodb:GetItem": table_arn,
-        "dynamodb:PutItem": table_arn,
-        "dynamodb:UpdateItem": table_arn,
+    access_role_arn = outputs["ConnectorAccessRoleArn"]
+    assert {action: resource for action, (resource, _) in granted.items()} == {
+        "sts:AssumeRole": access_role_arn,
+        "sts:TagSession": access_role_arn,
         "kinesis:PutRecords": outputs["StreamArn"],
         "kinesis:DescribeStreamSummary": outputs["StreamArn"],
         "kms:Decrypt": outputs["EncryptionKeyArn"],
@@ -246,14 +310,78 @@ def test_function_role_names_every_resource_it_may_touch(deploy):
         "logs:CreateLogStream": log_group_arn,
         "logs:PutLogEvents": log_group_arn,
     }
-    # Each stack's function reads only its own connector's cursor items.
-    own_items = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [CONNECTOR, f"{CONNECTOR}#backfill"]}}
+    assert all(condition is None for _, condition in granted.values())
+
+
+def test_connector_sessions_reach_only_the_tagged_connectors_secret_and_items(deploy):
+    outputs, physical = deploy()
+    iam = boto3.client("iam", region_name=REGION)
+    document = iam.get_role_policy(RoleName=physical["ConnectorAccessRole"], PolicyName="one-connector")[
+        "PolicyDocument"
+    ]
+    granted = granted_actions(statements_of(document))
+    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    table_arn = boto3.client("dynamodb", region_name=REGION).describe_table(
+        TableName=exported(outputs, "CURSOR_TABLE")
+    )["Table"]["TableArn"]
+    tag = "${aws:PrincipalTag/connector_id}"
+    assert set(granted) == {
+        "secretsmanager:GetSecretValue",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
+    resource, condition = granted["secretsmanager:GetSecretValue"]
+    # Both the name and the tag of the secret must match the session's connector.
+    assert resource == f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/{tag}-??????"
+    assert condition == {"StringEquals": {"secretsmanager:ResourceTag/connector_id": tag}}
+    own_items = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [tag, f"{tag}#backfill"]}}
     for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"):
-        assert conditions[action] == own_items
-    assert all(conditions[a] is None for a in granted if not a.startswith("dynamodb:"))
+        assert granted[action] == (table_arn, own_items), action
+    # ... and only its own dead letters.
+    objects = f"arn:aws:s3:::{outputs['DeadLetterBucketName']}/{tag}/*"
+    for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+        assert granted[action] == (objects, None), action
+    assert granted["s3:ListBucket"] == (
+        f"arn:aws:s3:::{outputs['DeadLetterBucketName']}",
+        {"StringLike": {"s3:prefix": f"{tag}/*"}},
+    )
+    via = {
+        "StringEquals": {
+            "kms:ViaService": [
+                f"secretsmanager.{REGION}.amazonaws.com",
+                f"dynamodb.{REGION}.amazonaws.com",
+                f"s3.{REGION}.amazonaws.com",
+            ]
+        }
+    }
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert granted[action] == (outputs["EncryptionKeyArn"], via), action
 
 
-def test_data_key_rotates_and_its_policy_lets_the_function_use_it(deploy):
+def test_only_the_function_may_open_a_connector_session_and_only_with_a_connector_tag(deploy):
+    _, physical = deploy()
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.get_role(RoleName=physical["ConnectorAccessRole"])["Role"]
+    function_role_arn = iam.get_role(RoleName=physical["FunctionRole"])["Role"]["Arn"]
+    trust = role["AssumeRolePolicyDocument"]
+    (statement,) = statements_of(trust)
+    assert statement["Principal"] == {"AWS": function_role_arn}
+    assert sorted(as_list(statement["Action"])) == ["sts:AssumeRole", "sts:TagSession"]
+    assert statement["Condition"] == {
+        "StringLike": {"aws:RequestTag/connector_id": "?*"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["connector_id"]},
+    }
+    assert role["MaxSessionDuration"] == 3600
+
+
+def test_data_key_rotates_and_its_policy_lets_the_function_and_sessions_use_it(deploy):
     outputs, physical = deploy()
     kms = boto3.client("kms", region_name=REGION)
     key_id = outputs["EncryptionKeyArn"]
@@ -261,10 +389,12 @@ def test_data_key_rotates_and_its_policy_lets_the_function_use_it(deploy):
     policy = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
     if isinstance(policy, str):
         policy = json.loads(policy)
-    role_arn = boto3.client("iam", region_name=REGION).get_role(RoleName=physical["FunctionRole"])["Role"]["Arn"]
-    function_statements = [s for s in policy["Statement"] if s["Principal"].get("AWS") == role_arn]
-    assert len(function_statements) == 1
-    assert sorted(function_statements[0]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    iam = boto3.client("iam", region_name=REGION)
+    roles = sorted(iam.get_role(RoleName=physical[r])["Role"]["Arn"] for r in ("FunctionRole", "ConnectorAccessRole"))
+    users = [s for s in policy["Statement"] if isinstance(s["Principal"].get("AWS"), list)]
+    assert len(users) == 1
+    assert sorted(users[0]["Principal"]["AWS"]) == roles
+    assert sorted(users[0]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert all(s["Principal"] != "*" and s["Principal"].get("AWS") != "*" for s in policy["Statement"])
 
 
@@ -299,39 +429,73 @@ def test_failed_async_invocations_go_to_the_dead_letter_queue_without_retry(temp
     properties = config["Properties"]
     assert properties["FunctionName"] == {"Ref": "IngestFunction"}
     assert properties["MaximumRetryAttempts"] == 0
+    # Throttled invocations of a burst wait in Lambda's queue for up to this long before being dropped.
+    assert properties["MaximumEventAgeInSeconds"] == 300
     assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
 
-def test_schedule_polls_the_connector_every_minute_without_retries(template):
+def test_first_connector_schedule_lives_in_the_group_and_is_spread(template):
     (schedule,) = resources_of_type(template, "AWS::Scheduler::Schedule").values()
     properties = schedule["Properties"]
+    assert properties["GroupName"] == {"Ref": "ConnectorSchedules"}
+    assert properties["Name"] == {"Ref": "ConnectorId"}
     assert template["Parameters"]["ScheduleExpression"]["Default"] == "rate(1 minute)"
     assert properties["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
-    assert properties["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert properties["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 1}
     target = properties["Target"]
     assert target["Arn"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
     assert target["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
     assert json.loads(sub(target["Input"], ConnectorId=CONNECTOR)) == {"connector_id": CONNECTOR, "action": "poll"}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    (group,) = resources_of_type(template, "AWS::Scheduler::ScheduleGroup").values()
+    assert sub(group["Properties"]["Name"], **{"AWS::StackName": STACK}) == f"okta-ingest-{STACK}"
 
 
-def test_scheduler_role_may_only_invoke_the_function(template):
+def test_scheduler_role_may_only_invoke_the_function_for_the_groups_schedules(template):
     role = template["Resources"]["SchedulerRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    source = sub(trust["Condition"]["ArnLike"]["aws:SourceArn"], **{
+        "AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::StackName": STACK
+    })
+    assert source == f"arn:aws:scheduler:{REGION}:123456789012:schedule/okta-ingest-{STACK}/*"
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert statements == [
         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["IngestFunction", "Arn"]}}
     ]
 
 
-def test_connector_secret_is_named_for_the_connector_and_encrypted(template):
+def test_admin_policy_passes_only_the_scheduler_role_and_touches_only_connector_resources(deploy):
+    outputs, physical = deploy()
+    iam = boto3.client("iam", region_name=REGION)
+    arn = outputs["ConnectorAdminPolicyArn"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    granted = granted_actions(statements_of(document))
+    scheduler_role = exported(outputs, "SCHEDULER_ROLE_ARN")
+    assert granted["iam:PassRole"] == (
+        scheduler_role,
+        {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+    )
+    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    for action, (resource, _) in granted.items():
+        if action.startswith("secretsmanager:") and action != "secretsmanager:ListSecrets":
+            assert resource == f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/*", action
+        if action == "scheduler:GetScheduleGroup":
+            assert resource == f"arn:aws:scheduler:{REGION}:{account}:schedule-group/okta-ingest-{STACK}"
+        elif action.startswith("scheduler:") and action != "scheduler:ListSchedules":
+            assert resource == f"arn:aws:scheduler:{REGION}:{account}:schedule/okta-ingest-{STACK}/*", action
+        assert resource != "*" or action.endswith(("ListSecrets", "ListSchedules")), action
+    assert "scheduler:CreateSchedule" in granted and "dynamodb:DeleteItem" in granted
+
+
+def test_first_connector_secret_is_named_tagged_and_encrypted(template):
     (secret,) = resources_of_type(template, "AWS::SecretsManager::Secret").values()
     properties = secret["Properties"]
     assert sub(properties["Name"], ConnectorId=CONNECTOR) == f"okta-ingest/{CONNECTOR}"
     assert properties["KmsKeyId"] == {"Ref": "DataKey"}
+    assert properties["Tags"] == [{"Key": "connector_id", "Value": {"Ref": "ConnectorId"}}]
     assert "placeholder" in json.loads(properties["SecretString"])
-    assert template["Outputs"]["SecretArn"]["Value"] == {"Ref": "ConnectorSecret"}
 
 
 def test_cursor_and_its_key_survive_stack_deletion_and_replacement(template):
@@ -341,6 +505,42 @@ def test_cursor_and_its_key_survive_stack_deletion_and_replacement(template):
     table = template["Resources"]["CursorTable"]["Properties"]
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+
+
+def test_outputs_are_ready_to_paste_export_lines(deploy, template):
+    outputs, _ = deploy()
+    expected = {
+        "CURSOR_TABLE",
+        "EVENT_STREAM",
+        "SECRET_ID_TEMPLATE",
+        "SCHEDULE_GROUP",
+        "FUNCTION_ARN",
+        "SCHEDULER_ROLE_ARN",
+        "SECRET_KMS_KEY_ID",
+    }
+    # The one-line form: a single `export A=1 B=2 ...` naming every variable the command line reads.
+    line = sub(
+        template["Outputs"]["ShellExports"]["Value"],
+        CursorTable="t",
+        EventStream="s",
+        ConnectorSchedules="g",
+        **{"IngestFunction.Arn": "arn:f", "SchedulerRole.Arn": "arn:r", "DataKey.Arn": "arn:k"},
+    )
+    words = line.split()
+    assert words[0] == "export"
+    assert {w.split("=", 1)[0] for w in words[1:]} == expected
+    assert all(re.fullmatch(r"[A-Z_]+=\S+", w) for w in words[1:])
+    # One output per variable as well; those moto resolves carry the real names.
+    per_variable = {
+        name: sub(o["Value"], **{"CursorTable": "x", "EventStream": "x", "ConnectorSchedules": "x",
+                                 "IngestFunction.Arn": "x", "SchedulerRole.Arn": "x", "DataKey.Arn": "x"}) if isinstance(o["Value"], dict) else o["Value"]
+        for name, o in template["Outputs"].items()
+        if name.startswith("Export")
+    }
+    assert {v.split()[1].split("=")[0] for v in per_variable.values()} == expected
+    assert exported(outputs, "CURSOR_TABLE") == boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"][0]
+    assert exported(outputs, "SECRET_ID_TEMPLATE") == "okta-ingest/{connector_id}"
+    assert exported(outputs, "SECRET_KMS_KEY_ID") == outputs["EncryptionKeyArn"]
 
 
 def alarm_on(template, metric_name):
@@ -357,6 +557,13 @@ def alarm_on(template, metric_name):
     return found[0]
 
 
+def test_fleet_alarms_have_no_per_connector_dimension(template):
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) == 6
+    text = json.dumps(alarms)
+    assert "ConnectorId" not in text, "an alarm per connector would cost per connector"
+
+
 def test_function_errors_alarm_fires_on_any_error(template):
     alarm = alarm_on(template, "Errors")
     assert alarm["Namespace"] == "AWS/Lambda"
@@ -364,19 +571,28 @@ def test_function_errors_alarm_fires_on_any_error(template):
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
 
 
-def test_paused_alarm_holds_until_the_connector_reports_resumed(template):
+def test_paused_alarm_fires_while_any_connector_reports_paused(template):
     alarm = alarm_on(template, "Paused")
     assert alarm["Namespace"] == "OktaIngest"
-    assert alarm["Dimensions"] == [{"Name": "ConnectorId", "Value": {"Ref": "ConnectorId"}}]
-    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
-    assert alarm["TreatMissingData"] == "ignore"
+    assert "Dimensions" not in alarm
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
 
 
-def test_lag_alarm_uses_the_threshold_parameter(template):
+def test_lag_alarm_watches_the_worst_connector(template):
     alarm = alarm_on(template, "IngestionLagSeconds")
     assert template["Parameters"]["LagAlarmThresholdSeconds"]["Default"] == 600
+    assert alarm["Statistic"] == "Maximum"
     assert alarm["Threshold"] == {"Ref": "LagAlarmThresholdSeconds"}
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_failures_alarm_counts_failed_polls_across_the_fleet(template):
+    alarm = alarm_on(template, "Failed")
+    assert (alarm["Namespace"], alarm["Statistic"], alarm["Threshold"]) == ("OktaIngest", "Sum", 0)
 
 
 def test_silence_alarm_fires_when_polls_publish_nothing_or_nothing_reports(template):
@@ -386,7 +602,6 @@ def test_silence_alarm_fires_when_polls_publish_nothing_or_nothing_reports(templ
     assert {s["Metric"]["MetricName"] for s in stats.values()} == {"EventsPublished", "Invocations"}
     for stat in stats.values():
         assert stat["Metric"]["Namespace"] == "OktaIngest"
-        assert stat["Metric"]["Dimensions"] == [{"Name": "ConnectorId", "Value": {"Ref": "ConnectorId"}}]
         assert (stat["Period"], stat["Stat"]) == ({"Ref": "SilencePeriodSeconds"}, "Sum")
     (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
     assert expression["ReturnData"] is True
@@ -397,8 +612,107 @@ def test_silence_alarm_fires_when_polls_publish_nothing_or_nothing_reports(templ
 
 def test_alarms_notify_the_optional_topic(template):
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) >= 4
     expected = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     for name, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == expected, name
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+
+
+def test_dead_letter_bucket_is_private_encrypted_tls_only_and_expires_objects(template):
+    bucket = template["Resources"]["DeadLetterBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    props = bucket["Properties"]
+    default = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert default["SSEAlgorithm"] == "aws:kms"
+    assert default["KMSMasterKeyID"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireUnredrivenEvents"]["ExpirationInDays"] >= 90
+    statements = template["Resources"]["DeadLetterBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert {
+        (s["Effect"], s["Condition"]["Bool"]["aws:SecureTransport"]) for s in statements if s["Sid"] == "TlsOnly"
+    } == {("Deny", "false")}
+    env = template["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["DEAD_LETTER_BUCKET"] == {"Ref": "DeadLetterBucket"}
+
+
+def test_dead_lettered_events_alarm_fires_on_any(template):
+    alarm = template["Resources"]["DeadLetteredEventsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("OktaIngest", "EventsDeadLettered")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert "docs/operations.md#refused-events" in alarm["AlarmDescription"]["Fn::Sub"]
+
+
+def test_saved_queries_find_the_connector_behind_each_fleet_alarm(template):
+    queries = resources_of_type(template, "AWS::Logs::QueryDefinition")
+    assert len(queries) == 4
+    for name, query in queries.items():
+        properties = query["Properties"]
+        assert properties["LogGroupNames"] == [{"Ref": "FunctionLogGroup"}], name
+        assert re.search(r"\bby ConnectorId\b", properties["QueryString"]), name
+    fields = " ".join(q["Properties"]["QueryString"] for q in queries.values())
+    for metric in ("Paused", "IngestionLagSeconds", "Failed", "EventsPublished"):
+        assert re.search(rf"\b{metric}\b", fields), metric
+
+
+def test_per_connector_dimensions_are_opt_in(template):
+    parameter = template["Parameters"]["PerConnectorMetrics"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("false", ["false", "true"])
+    env = template["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["PER_CONNECTOR_METRICS"] == {"Ref": "PerConnectorMetrics"}
+
+
+def run_isolation_script(tmp_path, policy, physical):
+    import os
+    import subprocess
+
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    root = TEMPLATE.parents[1]
+    env = {
+        **os.environ,
+        "AWS_CLI": str(root / "tests" / "infra" / "fake_aws.py"),
+        "FAKE_AWS_POLICY": str(tmp_path / "policy.json"),
+        "FAKE_AWS_RESOURCES": json.dumps(
+            {
+                "ConnectorAccessRole": "access-role",
+                "CursorTable": physical["CursorTable"],
+                "DeadLetterBucket": physical["DeadLetterBucket"],
+            }
+        ),
+    }
+    return subprocess.run(
+        ["bash", str(root / "infra" / "verify-isolation.sh"), STACK, REGION],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_isolation_script_passes_on_the_deployed_policy(deploy, tmp_path):
+    _, physical = deploy()
+    document = boto3.client("iam", region_name=REGION).get_role_policy(
+        RoleName=physical["ConnectorAccessRole"], PolicyName="one-connector"
+    )["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    result = run_isolation_script(tmp_path, document, physical)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok ") == 26, result.stdout
+
+
+def test_isolation_script_fails_when_the_policy_lets_a_session_reach_other_connectors(deploy, tmp_path):
+    _, physical = deploy()
+    document = boto3.client("iam", region_name=REGION).get_role_policy(
+        RoleName=physical["ConnectorAccessRole"], PolicyName="one-connector"
+    )["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    for statement in document["Statement"]:
+        statement.pop("Condition", None)
+        if statement["Action"] == "secretsmanager:GetSecretValue":
+            statement["Resource"] = statement["Resource"].replace("${aws:PrincipalTag/connector_id}", "*")
+    result = run_isolation_script(tmp_path, document, physical)
+    assert result.returncode == 1
+    assert "not isolated" in result.stderr
+    for leak in ("secretsmanager:GetSecretValue", "dynamodb:GetItem", "s3:ListBucket"):
+        assert f"FAIL  {leak}" in result.stdout, result.stdout

@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use super::{EventSink, PublishStats, Record, SinkError};
 
 pub use adapter::{CallFailure, EntryRejection, PutRecordsApi};
-pub use plan::plan_calls;
-pub use retry::is_retryable_code;
+pub use plan::{plan_calls, Plan};
+pub use retry::{is_retryable_code, remedy, Remedy};
 
 /// Publishes to one Kinesis stream.
 pub struct KinesisSink<A = aws_sdk_kinesis::Client> {
@@ -70,7 +70,9 @@ impl<A: PutRecordsApi> EventSink for KinesisSink<A> {
         records: &[Record],
         deadline: Instant,
     ) -> Result<PublishStats, SinkError> {
-        let calls = plan_calls(records)?;
+        let plan = plan_calls(records);
+        let calls = plan.calls;
+        let mut refused = plan.refused;
         let mut stats = PublishStats::default();
         for (index, call) in calls.iter().enumerate() {
             if Instant::now() >= deadline {
@@ -79,7 +81,7 @@ impl<A: PutRecordsApi> EventSink for KinesisSink<A> {
                     last_error: "the time budget ran out before the records were sent".into(),
                 });
             }
-            if let Err(err) = self.deliver(call, deadline, &mut stats).await {
+            if let Err(err) = self.deliver(call, deadline, &mut stats, &mut refused).await {
                 return Err(match err {
                     SinkError::Incomplete {
                         unacknowledged,
@@ -93,7 +95,11 @@ impl<A: PutRecordsApi> EventSink for KinesisSink<A> {
                 });
             }
         }
-        Ok(stats)
+        if refused.is_empty() {
+            Ok(stats)
+        } else {
+            Err(SinkError::Refused { refused, stats })
+        }
     }
 }
 
@@ -113,7 +119,8 @@ mod tests {
             stats,
             PublishStats {
                 calls: 3,
-                retried_records: 0
+                retried_records: 0,
+                dead_lettered: 0,
             }
         );
     }
@@ -128,23 +135,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn oversize_record_is_named_before_anything_is_sent() {
+    async fn an_oversize_record_is_refused_and_the_others_are_published() {
         let fake = FakeKinesis::default();
         let mut batch = records(3);
-        batch.push(record(99, MAX_RECORD_BYTES));
+        batch.insert(1, record(99, MAX_RECORD_BYTES));
         let err = sink(&fake).publish(&batch, soon()).await.unwrap_err();
-        match err {
-            SinkError::OversizeRecord {
-                event_id,
-                size,
-                limit,
-            } => {
-                assert_eq!(event_id, "e99");
-                assert!(size > limit);
-            }
-            other => panic!("expected OversizeRecord, got {other}"),
-        }
-        assert!(fake.calls().is_empty());
+        let SinkError::Refused { refused, stats } = err else {
+            panic!("expected Refused, got {err}");
+        };
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].record, batch[1], "kept whole");
+        assert!(
+            refused[0].reason.contains("record limit"),
+            "{}",
+            refused[0].reason
+        );
+        assert_eq!(fake.calls(), [vec!["e0", "e1", "e2"]], "never sent");
+        assert_eq!(stats.calls, 1);
+    }
+
+    #[tokio::test]
+    async fn a_record_kinesis_rejects_for_good_is_refused_once_and_the_rest_delivered() {
+        let fake = FakeKinesis::default().then(reject(&["e1"], "ValidationException"));
+        let err = sink(&fake).publish(&records(3), soon()).await.unwrap_err();
+        let SinkError::Refused { refused, .. } = err else {
+            panic!("expected Refused, got {err}");
+        };
+        assert_eq!(refused[0].record.event_id, "e1");
+        assert!(refused[0].reason.contains("ValidationException"));
+        assert_eq!(fake.calls().len(), 1, "not sent again");
     }
 
     #[tokio::test]
@@ -154,6 +173,7 @@ mod tests {
         bad.partition_key.clear();
         let err = sink(&fake).publish(&[bad], soon()).await.unwrap_err();
         assert!(err.to_string().contains("e5"), "{err}");
+        assert!(matches!(err, SinkError::Refused { .. }), "{err}");
         assert!(fake.calls().is_empty());
     }
 
@@ -181,7 +201,8 @@ mod tests {
             stats,
             PublishStats {
                 calls: 3,
-                retried_records: 2
+                retried_records: 2,
+                dead_lettered: 0,
             }
         );
     }
@@ -196,7 +217,8 @@ mod tests {
             stats,
             PublishStats {
                 calls: 3,
-                retried_records: 2
+                retried_records: 2,
+                dead_lettered: 0,
             }
         );
     }
@@ -227,7 +249,8 @@ mod tests {
             stats,
             PublishStats {
                 calls: 2,
-                retried_records: 4
+                retried_records: 4,
+                dead_lettered: 0,
             }
         );
     }

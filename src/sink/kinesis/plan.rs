@@ -13,37 +13,52 @@ use crate::sink::limits::{
     record_bytes, MAX_BYTES_PER_CALL, MAX_PARTITION_KEY_CHARS, MAX_RECORDS_PER_CALL,
     MAX_RECORD_BYTES,
 };
-use crate::sink::{Record, SinkError};
+use crate::sink::{Record, Refusal};
+
+/// The calls of one publish, and the records Kinesis would refuse outright.
+#[derive(Debug, Default)]
+pub struct Plan<'a> {
+    pub calls: Vec<Vec<&'a Record>>,
+    pub refused: Vec<Refusal>,
+}
 
 /// Splits records into calls in wave order (within a wave, in the records' order), each
-/// within the Kinesis limits and with at most one record per partition key. Checks every
-/// record first, so an invalid record fails the publish before anything is sent.
-pub fn plan_calls(records: &[Record]) -> Result<Vec<Vec<&Record>>, SinkError> {
-    for record in records {
-        check(record)?;
-    }
-    let mut calls: Vec<Vec<&Record>> = Vec::new();
-    for wave in waves(records) {
+/// within the Kinesis limits and with at most one record per partition key. A record Kinesis
+/// cannot accept at all (too large, a bad partition key) is refused here, before anything is
+/// sent; the others are still planned.
+pub fn plan_calls(records: &[Record]) -> Plan<'_> {
+    let mut plan = Plan::default();
+    let (valid, refused): (Vec<&Record>, Vec<&Record>) = records
+        .iter()
+        .partition(|record| unacceptable(record).is_none());
+    plan.refused = refused
+        .into_iter()
+        .map(|record| Refusal {
+            reason: unacceptable(record).unwrap_or_default(),
+            record: record.clone(),
+        })
+        .collect();
+    for wave in waves(valid) {
         let mut current: Vec<&Record> = Vec::new();
         let mut current_bytes = 0;
         for record in wave {
             let size = size(record);
             if current.len() == MAX_RECORDS_PER_CALL || current_bytes + size > MAX_BYTES_PER_CALL {
-                calls.push(std::mem::take(&mut current));
+                plan.calls.push(std::mem::take(&mut current));
                 current_bytes = 0;
             }
             current.push(record);
             current_bytes += size;
         }
         if !current.is_empty() {
-            calls.push(current);
+            plan.calls.push(current);
         }
     }
-    Ok(calls)
+    plan
 }
 
 /// The records grouped by how many earlier records share their partition key.
-fn waves(records: &[Record]) -> Vec<Vec<&Record>> {
+fn waves(records: Vec<&Record>) -> Vec<Vec<&Record>> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut waves: Vec<Vec<&Record>> = Vec::new();
     for record in records {
@@ -61,25 +76,22 @@ fn size(record: &Record) -> usize {
     record_bytes(&record.data, &record.partition_key)
 }
 
-/// Whether Kinesis would accept the record at all.
-fn check(record: &Record) -> Result<(), SinkError> {
+/// Why Kinesis would not accept the record at all, if so.
+fn unacceptable(record: &Record) -> Option<String> {
     let size = size(record);
     if size > MAX_RECORD_BYTES {
-        return Err(SinkError::OversizeRecord {
-            event_id: record.event_id.clone(),
-            size,
-            limit: MAX_RECORD_BYTES,
-        });
+        return Some(format!(
+            "the record is {size} bytes, over Kinesis's {MAX_RECORD_BYTES}-byte record limit"
+        ));
     }
     let key_chars = record.partition_key.chars().count();
     if key_chars == 0 || key_chars > MAX_PARTITION_KEY_CHARS {
-        return Err(SinkError::Service(format!(
-            "event {} has a partition key of {key_chars} characters; Kinesis needs 1 to \
-             {MAX_PARTITION_KEY_CHARS}",
-            record.event_id
-        )));
+        return Some(format!(
+            "the partition key has {key_chars} characters; Kinesis needs 1 to \
+             {MAX_PARTITION_KEY_CHARS}"
+        ));
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]
@@ -112,7 +124,7 @@ mod tests {
             keyed("c1", "C"),
             keyed("b2", "B"),
         ];
-        let calls = plan_calls(&records).unwrap();
+        let calls = plan_calls(&records).calls;
         assert_eq!(
             ids(&calls),
             [vec!["a1", "b1", "c1"], vec!["a2", "b2"], vec!["a3"]]
@@ -122,14 +134,14 @@ mod tests {
     #[test]
     fn distinct_keys_share_one_call() {
         let records: Vec<Record> = (0..20).map(|n| record(n, 10)).collect();
-        assert_eq!(plan_calls(&records).unwrap().len(), 1);
+        assert_eq!(plan_calls(&records).calls.len(), 1);
     }
 
     #[test]
     fn a_wave_over_500_records_is_split_before_the_next_wave() {
         let mut records: Vec<Record> = (0..600).map(|n| record(n, 10)).collect();
         records.push(keyed("again", &records[0].partition_key.clone()));
-        let sizes: Vec<usize> = plan_calls(&records).unwrap().iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = plan_calls(&records).calls.iter().map(Vec::len).collect();
         assert_eq!(sizes, [500, 100, 1]);
     }
 
@@ -137,6 +149,7 @@ mod tests {
     fn a_record_of_exactly_the_limit_is_accepted() {
         let mut exact = record(1, 0);
         exact.data = vec![b'x'; MAX_RECORD_BYTES - exact.partition_key.len()];
-        assert_eq!(plan_calls(std::slice::from_ref(&exact)).unwrap().len(), 1);
+        let plan = plan_calls(std::slice::from_ref(&exact));
+        assert_eq!((plan.calls.len(), plan.refused.len()), (1, 0));
     }
 }

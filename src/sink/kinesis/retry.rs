@@ -9,7 +9,7 @@ use backon::BackoffBuilder;
 use tokio::time::Instant;
 
 use super::{KinesisSink, PutRecordsApi};
-use crate::sink::{PublishStats, Record, SinkError};
+use crate::sink::{PublishStats, Record, Refusal, SinkError};
 
 /// Error codes, of a whole call or of one entry, that heal by sending again: throttling
 /// (of the shard, the account or the stream's KMS key) and failures inside Kinesis.
@@ -22,18 +22,53 @@ const RETRYABLE_CODES: [&str; 6] = [
     "ServiceUnavailable",
 ];
 
+/// Entry error codes that say the stream cannot take any record (its KMS key is disabled,
+/// missing or not usable by this function; the stream is gone): no record is to blame.
+const STREAM_FAULT_CODES: [&str; 7] = [
+    "KMSDisabledException",
+    "KMSInvalidStateException",
+    "KMSAccessDeniedException",
+    "KMSNotFoundException",
+    "KMSOptInRequired",
+    "AccessDeniedException",
+    "ResourceNotFoundException",
+];
+
+/// What a Kinesis error code calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Send the same records again.
+    Retry,
+    /// A person must fix the stream; the page waits.
+    FixTheStream,
+    /// This record can never be written: it is refused, the others go on.
+    RefuseTheRecord,
+}
+
+pub fn remedy(code: &str) -> Remedy {
+    if RETRYABLE_CODES.contains(&code) {
+        Remedy::Retry
+    } else if STREAM_FAULT_CODES.contains(&code) {
+        Remedy::FixTheStream
+    } else {
+        Remedy::RefuseTheRecord
+    }
+}
+
 /// Whether a Kinesis error code heals by sending the same records again.
 pub fn is_retryable_code(code: &str) -> bool {
-    RETRYABLE_CODES.contains(&code)
+    remedy(code) == Remedy::Retry
 }
 
 impl<A: PutRecordsApi> KinesisSink<A> {
-    /// Sends one call's records until all are acknowledged or the deadline is near.
+    /// Sends one call's records until all are acknowledged (or refused for good, added to
+    /// `refused`) or the deadline is near.
     pub(super) async fn deliver(
         &self,
         call: &[&Record],
         deadline: Instant,
         stats: &mut PublishStats,
+        refused: &mut Vec<Refusal>,
     ) -> Result<(), SinkError> {
         let mut pending = call.to_vec();
         let mut delays = self.backoff.build();
@@ -69,11 +104,24 @@ impl<A: PutRecordsApi> KinesisSink<A> {
                     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
                     for (record, entry) in pending.iter().zip(entries) {
                         let Some(rejection) = entry else { continue };
-                        if !is_retryable_code(&rejection.code) {
-                            return Err(SinkError::Service(format!(
-                                "stream {} rejected event {}: {}: {}",
-                                self.stream, record.event_id, rejection.code, rejection.message
-                            )));
+                        match remedy(&rejection.code) {
+                            Remedy::Retry => {}
+                            Remedy::FixTheStream => {
+                                return Err(SinkError::Service(format!(
+                                    "stream {} rejected event {}: {}: {}",
+                                    self.stream, record.event_id, rejection.code, rejection.message
+                                )))
+                            }
+                            Remedy::RefuseTheRecord => {
+                                refused.push(Refusal {
+                                    record: (*record).clone(),
+                                    reason: format!(
+                                        "Kinesis rejected the record: {}: {}",
+                                        rejection.code, rejection.message
+                                    ),
+                                });
+                                continue;
+                            }
                         }
                         *codes.entry(rejection.code).or_default() += 1;
                         rejected.push(*record);
@@ -156,12 +204,13 @@ mod tests {
     }
 
     #[test]
-    fn throttling_and_internal_failures_are_retryable_access_problems_are_not() {
+    fn throttling_is_retried_stream_faults_wait_anything_else_refuses_the_record() {
         for code in ["ProvisionedThroughputExceededException", "InternalFailure"] {
-            assert!(is_retryable_code(code), "{code}");
+            assert_eq!(remedy(code), Remedy::Retry, "{code}");
         }
         for code in ["KMSAccessDeniedException", "ResourceNotFoundException"] {
-            assert!(!is_retryable_code(code), "{code}");
+            assert_eq!(remedy(code), Remedy::FixTheStream, "{code}");
         }
+        assert_eq!(remedy("ValidationException"), Remedy::RefuseTheRecord);
     }
 }

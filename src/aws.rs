@@ -1,0 +1,18 @@
+//! What the AWS SDK clients of the ports share: the bounds of every call.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+
+/// Bounds of every DynamoDB and Secrets Manager call. A healthy call answers in milliseconds,
+/// so an attempt still waiting after two seconds has stalled; the call with the SDK's retries
+/// ends within five. The last checkpoint and the release (each one call and at most one
+/// resolving read) then fit in the invocation's safety margin (20 s by default), and a stalled
+/// service never holds an invocation until the runtime kills it.
+pub fn call_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
