@@ -17,6 +17,7 @@ mod faults;
 mod filter;
 mod fleet;
 mod json;
+mod kinds;
 mod ratelimit;
 mod rng;
 mod server;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use super::clock::{format_timestamp, now_ms};
 use super::cursor::After;
-use super::events::{kinds, render, uuid_for, KindPicker};
+use super::events::{render, uuid_for};
 use super::filter::EventFilter;
+use super::kinds::{kinds, KindPicker};
 use super::rng::SplitMix;
 use super::world::World;
 
