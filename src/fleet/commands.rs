@@ -14,6 +14,7 @@ use crate::cursor::{backfill_key, live_key, CursorItem, CursorStore, Pause, Paus
 use crate::fleet::scheduler::{flexible_window_minutes, validate_expression, Schedule, Scheduler};
 use crate::fleet::secrets_admin::{SecretInfo, SecretsAdmin};
 use crate::invocation::ConnectorId;
+use crate::normalize::outputs::Outputs;
 use crate::okta::{LogSource, OktaSources, SourceFactory};
 use crate::settings::RunSettings;
 
@@ -27,6 +28,8 @@ const BACKFILL_SUFFIX: &str = ".backfill";
 pub struct Deployment {
     pub cursor_table: String,
     pub event_stream: String,
+    /// The OCSF stream, when the stack has one; `add` refuses an OCSF connector without it.
+    pub ocsf_stream: Option<String>,
     pub secret_id_template: String,
     pub schedule_group: String,
     pub function_arn: String,
@@ -125,7 +128,7 @@ impl<S: Scheduler> Fleet<S> {
         };
         let config = ConnectorConfig::from_json(config_text, options)
             .map_err(|e| format!("the connector configuration is not valid: {e}"))?;
-        self.check_deployment().await?;
+        self.check_deployment(config.outputs).await?;
         let connection = self.test_connection(&config).await?;
 
         let org = config
@@ -366,9 +369,18 @@ impl<S: Scheduler> Fleet<S> {
         self.store.load(id).await.map_err(|e| e.to_string())
     }
 
-    /// The deployment's resources exist (nothing is created before this holds).
-    async fn check_deployment(&self) -> Result<(), String> {
+    /// The deployment's resources, and the OCSF stream when the connector asks for it, exist
+    /// (nothing is created before this holds).
+    async fn check_deployment(&self, outputs: Outputs) -> Result<(), String> {
         let d = &self.deployment;
+        if outputs.ocsf && d.ocsf_stream.is_none() {
+            return Err(
+                "the connector asks for \"ocsf\" in `outputs`, but OCSF_STREAM is not set: deploy \
+                 the stack with OcsfStream=Enabled and export its OCSF_STREAM (the ShellExports \
+                 output prints it), or pass --ocsf-stream; nothing was created"
+                    .to_owned(),
+            );
+        }
         self.scheduler.check().await.map_err(|e| e.to_string())?;
         self.dynamodb
             .describe_table()
@@ -394,6 +406,19 @@ impl<S: Scheduler> Fleet<S> {
                     aws_sdk_kinesis::error::DisplayErrorContext(&e)
                 )
             })?;
+        if let Some(stream) = d.ocsf_stream.as_ref().filter(|_| outputs.ocsf) {
+            self.kinesis
+                .describe_stream_summary()
+                .stream_name(stream)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "OCSF stream {stream} is not usable (OCSF_STREAM): {}",
+                        aws_sdk_kinesis::error::DisplayErrorContext(&e)
+                    )
+                })?;
+        }
         if !(d.function_arn.starts_with("arn:") && d.function_arn.contains(":function:")) {
             return Err(format!(
                 "FUNCTION_ARN {:?} is not a Lambda function ARN (the stack output ExportFunctionArn)",
