@@ -67,8 +67,7 @@ fn ocsf(normalizer: &Normalizer, raw: &str) -> Option<Value> {
     assert_eq!(value["metadata"]["uid"], record.event_id.as_str());
     let class_prefix = format!("{}:", value["class_uid"]);
     assert!(
-        record.partition_key.starts_with(&class_prefix)
-            || record.partition_key.starts_with("sha256:"),
+        record.partition_key.starts_with(&class_prefix),
         "{} does not start with the class",
         record.partition_key
     );
@@ -397,6 +396,17 @@ fn partition_key_is_the_class_then_the_subject_key() {
     assert_eq!(ocsf.partition_key, format!("3005:{}", total.partition_key));
     assert_eq!(ocsf.event_id, total.event_id);
     assert_eq!(ocsf.published, total.published);
+    // An unresolved login long enough to need hashing keeps its class in front.
+    let mut event = fixture("odd-unknown-username-failed-sign-in");
+    event["actor"]["alternateId"] = json!(format!("{}@acme.example", "x".repeat(300)));
+    let record = normalizer
+        .normalize_ocsf(&event.to_string(), INGESTED)
+        .unwrap();
+    assert!(
+        record.partition_key.starts_with("3002:sha256:") && record.partition_key.len() <= 256,
+        "{}",
+        record.partition_key
+    );
 }
 
 #[test]

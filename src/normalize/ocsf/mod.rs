@@ -70,13 +70,14 @@ impl Normalizer {
 }
 
 /// The OCSF partition key: the class, then the subject's TOTAL key (per-person order holds
-/// within a class), capped at the Kinesis limit like the TOTAL key.
+/// within a class). Over the Kinesis limit the TOTAL key is hashed, never the class, so every
+/// key names its class for consumers that route on it.
 pub fn ocsf_partition_key(class_uid: u32, total_key: &str) -> String {
     let key = format!("{class_uid}:{total_key}");
     if key.len() <= MAX_PARTITION_KEY_BYTES {
         key
     } else {
-        cap_partition_key(key)
+        format!("{class_uid}:{}", cap_partition_key(total_key.to_owned()))
     }
 }
 
