@@ -14,10 +14,12 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::event::{self, SubjectSource, TotalEvent};
-use super::{cap_partition_key, partition_key, Exclusion, ExclusionReason, NormalizedRecord};
-use super::{Normalizer, MAX_PARTITION_KEY_BYTES};
+use super::subject::hashed;
+use super::{partition_key, Exclusion, ExclusionReason, NormalizedRecord, Normalizer};
 use class::{OcsfClass, OTHER};
 use record::*;
+
+use crate::sink::limits::MAX_PARTITION_KEY_BYTES;
 
 /// `metadata.version` of every record.
 pub const OCSF_VERSION: &str = "1.8.0";
@@ -77,7 +79,7 @@ pub fn ocsf_partition_key(class_uid: u32, total_key: &str) -> String {
     if key.len() <= MAX_PARTITION_KEY_BYTES {
         key
     } else {
-        format!("{class_uid}:{}", cap_partition_key(total_key.to_owned()))
+        format!("{class_uid}:{}", hashed(total_key))
     }
 }
 
