@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 use lambda_runtime::{Context, LambdaEvent};
 use okta_ingest::lambda::{connector, handle, LambdaConnector};
 use okta_ingest::settings::Settings;
-use okta_ingest::testkit::moto::{create_cursor_table, create_stream, MotoServer};
+use okta_ingest::testkit::moto::{
+    create_cursor_table, create_stream, read_all_records, MotoServer,
+};
+use okta_ingest::testkit::ocsf_schema::assert_valid_ocsf;
 use okta_ingest::testkit::rig::lambda_settings;
 use okta_sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
@@ -96,7 +99,8 @@ impl Fleet {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("OKTA_ALLOW_INSECURE_LOOPBACK", "true")
-            .env_remove("SECRET_KMS_KEY_ID");
+            .env_remove("SECRET_KMS_KEY_ID")
+            .env_remove("OCSF_STREAM");
         for (name, value) in self.deployment_env() {
             if unset.contains(&name) {
                 command.env_remove(name);
@@ -554,4 +558,108 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         fleet.live_secrets().await,
         vec!["okta-ingest/acme".to_string()]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ocsf_connector_is_added_only_with_an_ocsf_stream_and_publishes_keyed_by_class() {
+    const OCSF: &str = "okta-ingest-ocsf";
+    let fleet = Fleet::start().await;
+    create_stream(&fleet.aws, OCSF, 1).await;
+    let sim = org("00acme-token-aaaaaaaaaaaaaaaaaaaa", 120, 14).await;
+    let mut document: Value =
+        serde_json::from_str(&config(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa")).unwrap();
+    document["outputs"] = json!(["total", "ocsf"]);
+    let both = fleet.write("both.json", &document.to_string());
+
+    let unset = fleet
+        .fails(&["add", "acme", "--config", path(&both)], &[])
+        .await;
+    assert!(
+        unset.contains("asks for \"ocsf\"") && unset.contains("OCSF_STREAM is not set"),
+        "{unset}"
+    );
+    let missing = fleet
+        .fails(
+            &[
+                "add",
+                "acme",
+                "--config",
+                path(&both),
+                "--ocsf-stream",
+                "no-such-stream",
+            ],
+            &[],
+        )
+        .await;
+    assert!(
+        missing.contains("OCSF stream no-such-stream is not usable"),
+        "{missing}"
+    );
+    assert!(fleet.live_secrets().await.is_empty(), "nothing was created");
+    assert!(
+        fleet.schedule_names().await.is_empty(),
+        "nothing was created"
+    );
+    // A TOTAL-only connector does not need the OCSF stream.
+    let total_only = fleet.write(
+        "total.json",
+        &config(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa"),
+    );
+    fleet
+        .ok(&["add", "globex", "--config", path(&total_only)])
+        .await;
+    let added = fleet
+        .ok(&[
+            "add",
+            "acme",
+            "--config",
+            path(&both),
+            "--ocsf-stream",
+            OCSF,
+        ])
+        .await;
+    assert!(added.contains("connector acme added"), "{added}");
+
+    // A function with OCSF_STREAM publishes both; each OCSF record is keyed by its class first.
+    let mut settings = fleet.settings.clone();
+    settings.ocsf_stream = Some(OCSF.to_owned());
+    let lambda = connector(&settings, &fleet.aws);
+    let mut context = Context::default();
+    context.request_id = uuid::Uuid::new_v4().to_string();
+    context.deadline =
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64 + 60_000;
+    let event = LambdaEvent::new(json!({"connector_id": "acme", "action": "poll"}), context);
+    let summary = handle(&lambda, &settings, event).await.unwrap();
+    assert_eq!(summary["outcome"], "ok", "{summary}");
+    let total_keys: HashMap<String, String> = read_all_records(&fleet.aws, STREAM)
+        .await
+        .into_iter()
+        .map(|r| {
+            let event: Value = serde_json::from_slice(&r.data).unwrap();
+            (
+                event["event_id"].as_str().unwrap().to_owned(),
+                r.partition_key,
+            )
+        })
+        .collect();
+    let ocsf = read_all_records(&fleet.aws, OCSF).await;
+    assert_eq!(
+        ocsf.len() as u64,
+        summary["drain"]["published"].as_u64().unwrap()
+    );
+    assert_eq!(
+        ocsf.len(),
+        total_keys.len(),
+        "the same events on both streams"
+    );
+    let mut classes = std::collections::BTreeSet::new();
+    for record in &ocsf {
+        let value: Value = serde_json::from_slice(&record.data).unwrap();
+        assert_valid_ocsf(&value);
+        let class = value["class_uid"].as_u64().unwrap();
+        classes.insert(class);
+        let total_key = &total_keys[value["metadata"]["uid"].as_str().unwrap()];
+        assert_eq!(record.partition_key, format!("{class}:{total_key}"));
+    }
+    assert!(classes.len() >= 3, "several classes: {classes:?}");
 }

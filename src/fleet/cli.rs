@@ -69,6 +69,10 @@ struct DeploymentArgs {
     cursor_table: Option<String>,
     #[arg(long, env = "EVENT_STREAM", global = true, hide_env_values = true)]
     event_stream: Option<String>,
+    /// Optional: the OCSF stream (stack parameter `OcsfStream=Enabled`); `add` needs it for a
+    /// connector with "ocsf" in `outputs`.
+    #[arg(long, env = "OCSF_STREAM", global = true, hide_env_values = true)]
+    ocsf_stream: Option<String>,
     #[arg(
         long,
         env = "SECRET_ID_TEMPLATE",
@@ -113,6 +117,7 @@ impl DeploymentArgs {
         let deployment = Deployment {
             cursor_table: need(self.cursor_table, "CURSOR_TABLE", "--cursor-table")?,
             event_stream: optional(self.event_stream, "EVENT_STREAM", "--event-stream")?,
+            ocsf_stream: self.ocsf_stream.filter(|v| !v.trim().is_empty()),
             secret_id_template: need(
                 self.secret_id_template,
                 "SECRET_ID_TEMPLATE",

@@ -10,10 +10,13 @@ use tokio::time::Instant;
 use crate::config::{ConnectorConfig, ValidationOptions};
 use crate::cursor::dynamodb::DynamoCursorStore;
 use crate::cursor::{backfill_key, live_key, CursorItem, CursorStore, Pause, PausedBy};
-use crate::fleet::scheduler::{flexible_window_minutes, validate_expression, Schedule, Scheduler};
+use crate::fleet::scheduler::{
+    flexible_window_minutes, validate_expression, Schedule, Scheduler, SchedulerError,
+};
 use crate::fleet::secrets_admin::{SecretInfo, SecretsAdmin};
 use crate::fleet::view::{view, BackfillView, ConnectorView};
 use crate::invocation::ConnectorId;
+use crate::normalize::outputs::Outputs;
 use crate::okta::{LogSource, OktaSources, SourceFactory};
 use crate::settings::RunSettings;
 
@@ -40,6 +43,16 @@ pub enum FleetError {
     /// An AWS call failed.
     #[error("{0}")]
     Aws(String),
+}
+
+impl From<SchedulerError> for FleetError {
+    fn from(err: SchedulerError) -> FleetError {
+        match err {
+            SchedulerError::GroupNotFound { .. } => FleetError::Deployment(err.to_string()),
+            SchedulerError::Invalid { .. } => FleetError::Input(err.to_string()),
+            SchedulerError::Service(_) => FleetError::Aws(err.to_string()),
+        }
+    }
 }
 
 impl FleetError {
@@ -69,6 +82,8 @@ const BACKFILL_SUFFIX: &str = ".backfill";
 pub struct Deployment {
     pub cursor_table: String,
     pub event_stream: String,
+    /// The OCSF stream, when the stack has one; `add` refuses an OCSF connector without it.
+    pub ocsf_stream: Option<String>,
     pub secret_id_template: String,
     pub schedule_group: String,
     pub function_arn: String,
@@ -133,7 +148,7 @@ impl<S: Scheduler> Fleet<S> {
         let config = ConnectorConfig::from_json(config_text, options).map_err(|e| {
             FleetError::Input(format!("the connector configuration is not valid: {e}"))
         })?;
-        self.check_deployment().await?;
+        self.check_deployment(config.outputs).await?;
         let connection = self.test_connection(&config).await?;
 
         let org = config
@@ -189,7 +204,7 @@ impl<S: Scheduler> Fleet<S> {
             .scheduler
             .list()
             .await
-            .map_err(FleetError::aws)?
+            .map_err(FleetError::from)?
             .into_iter()
             .filter(|name| !name.contains('.'))
             .collect();
@@ -200,7 +215,7 @@ impl<S: Scheduler> Fleet<S> {
         let mut views = Vec::with_capacity(ids.len());
         for id in ids {
             let schedule = if scheduled.contains(&id) {
-                self.scheduler.get(&id).await.map_err(FleetError::aws)?
+                self.scheduler.get(&id).await.map_err(FleetError::from)?
             } else {
                 None
             };
@@ -261,7 +276,7 @@ impl<S: Scheduler> Fleet<S> {
             self.scheduler
                 .put(&schedule)
                 .await
-                .map_err(FleetError::aws)?;
+                .map_err(FleetError::from)?;
         }
         Ok(format!(
             "connector {id} disabled ({reason}); its cursor is kept"
@@ -291,7 +306,7 @@ impl<S: Scheduler> Fleet<S> {
         match schedule {
             Some(mut schedule) => {
                 schedule.enabled = true;
-                self.scheduler.put(&schedule).await.map_err(FleetError::aws)?;
+                self.scheduler.put(&schedule).await.map_err(FleetError::from)?;
                 Ok(format!("connector {id} resumed; the next poll continues from its cursor"))
             }
             None => Ok(format!(
@@ -307,11 +322,11 @@ impl<S: Scheduler> Fleet<S> {
         self.scheduler
             .delete(id.as_str())
             .await
-            .map_err(FleetError::aws)?;
+            .map_err(FleetError::from)?;
         self.scheduler
             .delete(&format!("{id}{BACKFILL_SUFFIX}"))
             .await
-            .map_err(FleetError::aws)?;
+            .map_err(FleetError::from)?;
         self.secrets
             .schedule_deletion(id.as_str())
             .await
@@ -355,7 +370,7 @@ impl<S: Scheduler> Fleet<S> {
             .scheduler
             .get(id.as_str())
             .await
-            .map_err(FleetError::aws)?;
+            .map_err(FleetError::from)?;
         let secret = self
             .secrets
             .describe(id.as_str())
@@ -376,10 +391,19 @@ impl<S: Scheduler> Fleet<S> {
         self.store.load(id).await.map_err(FleetError::aws)
     }
 
-    /// The deployment's resources exist (nothing is created before this holds).
-    async fn check_deployment(&self) -> Result<(), FleetError> {
+    /// The deployment's resources, and the OCSF stream when the connector asks for it, exist
+    /// (nothing is created before this holds).
+    async fn check_deployment(&self, outputs: Outputs) -> Result<(), FleetError> {
         let d = &self.deployment;
-        self.scheduler.check().await.map_err(FleetError::aws)?;
+        if outputs.ocsf && d.ocsf_stream.is_none() {
+            return Err(FleetError::Deployment(
+                "the connector asks for \"ocsf\" in `outputs`, but OCSF_STREAM is not set: deploy \
+                 the stack with OcsfStream=Enabled and export its OCSF_STREAM (the ShellExports \
+                 output prints it), or pass --ocsf-stream; nothing was created"
+                    .to_owned(),
+            ));
+        }
+        self.scheduler.check().await.map_err(FleetError::from)?;
         self.dynamodb
             .describe_table()
             .table_name(&d.cursor_table)
@@ -404,6 +428,19 @@ impl<S: Scheduler> Fleet<S> {
                     aws_sdk_kinesis::error::DisplayErrorContext(&e)
                 ))
             })?;
+        if let Some(stream) = d.ocsf_stream.as_ref().filter(|_| outputs.ocsf) {
+            self.kinesis
+                .describe_stream_summary()
+                .stream_name(stream)
+                .send()
+                .await
+                .map_err(|e| {
+                    FleetError::Deployment(format!(
+                        "OCSF stream {stream} is not usable (OCSF_STREAM): {}",
+                        aws_sdk_kinesis::error::DisplayErrorContext(&e)
+                    ))
+                })?;
+        }
         if !(d.function_arn.starts_with("arn:") && d.function_arn.contains(":function:")) {
             return Err(FleetError::Deployment(format!(
                 "FUNCTION_ARN {:?} is not a Lambda function ARN (the stack output ExportFunctionArn)",

@@ -80,6 +80,11 @@ pub(super) fn capped(key: String) -> String {
     if key.len() <= MAX_PARTITION_KEY_BYTES {
         return key;
     }
+    hashed(&key)
+}
+
+/// `sha256:<hex>` of `key`: 71 bytes whatever its length.
+pub(super) fn hashed(key: &str) -> String {
     let mut short = String::with_capacity(7 + 64);
     short.push_str("sha256:");
     for byte in Sha256::digest(key.as_bytes()) {

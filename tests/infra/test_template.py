@@ -507,8 +507,36 @@ def test_cursor_and_its_key_survive_stack_deletion_and_replacement(template):
     assert table["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
 
 
-def test_outputs_are_ready_to_paste_export_lines(deploy, template):
-    outputs, _ = deploy()
+def evaluate(value, conditions, **variables):
+    """Resolves the Fn::Join, Fn::If and parameter-only Fn::Sub of an output, given each condition's value."""
+    if isinstance(value, str):
+        return value
+    (function, argument), = value.items()
+    if function == "Fn::Sub":
+        return sub(value, **variables)
+    if function == "Fn::If":
+        condition, when_true, when_false = argument
+        return evaluate(when_true if conditions[condition] else when_false, conditions, **variables)
+    if function == "Fn::Join":
+        separator, parts = argument
+        return separator.join(evaluate(part, conditions, **variables) for part in parts)
+    raise AssertionError(f"unexpected {function} in {value!r}")
+
+
+SHELL_VARIABLES = {
+    "CursorTable": "t",
+    "EventStream": "s",
+    "OcsfEventStream": "o",
+    "ConnectorSchedules": "g",
+    "IngestFunction.Arn": "arn:f",
+    "SchedulerRole.Arn": "arn:r",
+    "DataKey.Arn": "arn:k",
+}
+
+
+@pytest.mark.parametrize("ocsf", [False, True])
+def test_outputs_are_ready_to_paste_export_lines(deploy, template, ocsf):
+    outputs, _ = deploy(OcsfStream="Enabled" if ocsf else "Disabled")
     expected = {
         "CURSOR_TABLE",
         "EVENT_STREAM",
@@ -517,30 +545,85 @@ def test_outputs_are_ready_to_paste_export_lines(deploy, template):
         "FUNCTION_ARN",
         "SCHEDULER_ROLE_ARN",
         "SECRET_KMS_KEY_ID",
-    }
+    } | ({"OCSF_STREAM"} if ocsf else set())
     # The one-line form: a single `export A=1 B=2 ...` naming every variable the command line reads.
-    line = sub(
-        template["Outputs"]["ShellExports"]["Value"],
-        CursorTable="t",
-        EventStream="s",
-        ConnectorSchedules="g",
-        **{"IngestFunction.Arn": "arn:f", "SchedulerRole.Arn": "arn:r", "DataKey.Arn": "arn:k"},
-    )
+    line = evaluate(template["Outputs"]["ShellExports"]["Value"], {"HasOcsfStream": ocsf}, **SHELL_VARIABLES)
     words = line.split()
     assert words[0] == "export"
     assert {w.split("=", 1)[0] for w in words[1:]} == expected
     assert all(re.fullmatch(r"[A-Z_]+=\S+", w) for w in words[1:])
-    # One output per variable as well; those moto resolves carry the real names.
+    # One output per variable as well (conditional ones only with their condition); those moto resolves
+    # carry the real names.
     per_variable = {
-        name: sub(o["Value"], **{"CursorTable": "x", "EventStream": "x", "ConnectorSchedules": "x",
-                                 "IngestFunction.Arn": "x", "SchedulerRole.Arn": "x", "DataKey.Arn": "x"}) if isinstance(o["Value"], dict) else o["Value"]
+        name: evaluate(o["Value"], {}, **SHELL_VARIABLES)
         for name, o in template["Outputs"].items()
-        if name.startswith("Export")
+        if name.startswith("Export") and (ocsf or o.get("Condition") != "HasOcsfStream")
     }
     assert {v.split()[1].split("=")[0] for v in per_variable.values()} == expected
+    assert template["Outputs"]["ExportOcsfStream"]["Condition"] == "HasOcsfStream"
+    assert ("ExportOcsfStream" in outputs, "OcsfStreamArn" in outputs) == (ocsf, ocsf)
     assert exported(outputs, "CURSOR_TABLE") == boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"][0]
     assert exported(outputs, "SECRET_ID_TEMPLATE") == "okta-ingest/{connector_id}"
     assert exported(outputs, "SECRET_KMS_KEY_ID") == outputs["EncryptionKeyArn"]
+
+
+def test_ocsf_stream_is_not_created_unless_enabled(deploy, template):
+    _, physical = deploy()
+    assert "OcsfEventStream" not in physical
+    assert template["Parameters"]["OcsfStream"]["Default"] == "Disabled"
+    assert template["Parameters"]["OcsfStream"]["AllowedValues"] == ["Disabled", "Enabled"]
+    assert template["Conditions"]["HasOcsfStream"] == {"Fn::Equals": [{"Ref": "OcsfStream"}, "Enabled"]}
+    assert template["Resources"]["OcsfEventStream"]["Condition"] == "HasOcsfStream"
+    streams = boto3.client("kinesis", region_name=REGION).list_streams()["StreamNames"]
+    assert streams == [physical["EventStream"]]
+
+
+def test_enabled_ocsf_stream_is_its_own_stream_published_to_by_the_function(deploy):
+    outputs, physical = deploy(OcsfStream="Enabled", StreamRetentionHours=48)
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    ocsf = exported(outputs, "OCSF_STREAM")
+    assert ocsf == physical["OcsfEventStream"] != exported(outputs, "EVENT_STREAM")
+    summary = kinesis.describe_stream_summary(StreamName=ocsf)["StreamDescriptionSummary"]
+    assert summary["StreamARN"] == outputs["OcsfStreamArn"]
+    assert summary["RetentionPeriodHours"] == 48, "the event stream's retention"
+    env = boto3.client("lambda", region_name=REGION).get_function(FunctionName=outputs["FunctionName"])[
+        "Configuration"
+    ]["Environment"]["Variables"]
+    assert env["OCSF_STREAM"] == ocsf
+    assert env["EVENT_STREAM"] == exported(outputs, "EVENT_STREAM")
+    iam = boto3.client("iam", region_name=REGION)
+    function = granted_actions(statements_of(iam.get_role_policy(
+        RoleName=physical["FunctionRole"], PolicyName="okta-ingest-function"
+    )["PolicyDocument"]))
+    both = sorted([outputs["StreamArn"], outputs["OcsfStreamArn"]])
+    for action in ("kinesis:PutRecords", "kinesis:DescribeStreamSummary"):
+        assert sorted(as_list(function[action][0])) == both, action
+    arn = outputs["ConnectorAdminPolicyArn"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    admin = granted_actions(statements_of(
+        iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    ))
+    assert sorted(as_list(admin["kinesis:DescribeStreamSummary"][0])) == both
+    assert not any(action.startswith("kinesis:") and action != "kinesis:DescribeStreamSummary" for action in admin)
+
+
+def test_provisioned_ocsf_stream_gets_the_shard_count_parameter(deploy):
+    outputs, _ = deploy(OcsfStream="Enabled", StreamMode="PROVISIONED", StreamShardCount=3)
+    summary = boto3.client("kinesis", region_name=REGION).describe_stream_summary(
+        StreamName=exported(outputs, "OCSF_STREAM")
+    )
+    assert summary["StreamDescriptionSummary"]["OpenShardCount"] == 3
+
+
+def test_ocsf_stream_has_the_event_streams_mode_retention_and_key(template):
+    resources = template["Resources"]
+    assert resources["OcsfEventStream"]["Properties"] == resources["EventStream"]["Properties"]
+    assert resources["OcsfEventStream"]["Properties"]["StreamEncryption"] == {
+        "EncryptionType": "KMS",
+        "KeyId": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    env = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["OCSF_STREAM"] == {"Fn::If": ["HasOcsfStream", {"Ref": "OcsfEventStream"}, {"Ref": "AWS::NoValue"}]}
 
 
 def alarm_on(template, metric_name):
@@ -559,7 +642,7 @@ def alarm_on(template, metric_name):
 
 def test_fleet_alarms_have_no_per_connector_dimension(template):
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 6
+    assert len(alarms) == 7
     text = json.dumps(alarms)
     assert "ConnectorId" not in text, "an alarm per connector would cost per connector"
 
@@ -640,7 +723,9 @@ def test_dead_lettered_events_alarm_fires_on_any(template):
     alarm = template["Resources"]["DeadLetteredEventsAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OktaIngest", "EventsDeadLettered")
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
-    assert "docs/operations.md#refused-events" in alarm["AlarmDescription"]["Fn::Sub"]
+    assert "docs/operations.md#refused-events" in alarm["AlarmDescription"]
+    # Published without a dimension, like every fleet metric: a ConnectorId dimension would match nothing.
+    assert "Dimensions" not in alarm
 
 
 def test_saved_queries_find_the_connector_behind_each_fleet_alarm(template):

@@ -14,10 +14,12 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::event::{self, SubjectSource, TotalEvent};
-use super::subject::capped;
+use super::subject::hashed;
 use super::{partition_key, Exclusion, ExclusionReason, NormalizedRecord, Normalizer};
 use class::{OcsfClass, OTHER};
 use record::*;
+
+use crate::sink::limits::MAX_PARTITION_KEY_BYTES;
 
 /// `metadata.version` of every record.
 pub const OCSF_VERSION: &str = "1.8.0";
@@ -70,9 +72,15 @@ impl Normalizer {
 }
 
 /// The OCSF partition key: the class, then the subject's TOTAL key (per-person order holds
-/// within a class), capped at the Kinesis limit like the TOTAL key.
+/// within a class). Over the Kinesis limit the TOTAL key is hashed, never the class, so every
+/// key names its class for consumers that route on it.
 pub fn ocsf_partition_key(class_uid: u32, total_key: &str) -> String {
-    capped(format!("{class_uid}:{total_key}"))
+    let key = format!("{class_uid}:{total_key}");
+    if key.len() <= MAX_PARTITION_KEY_BYTES {
+        key
+    } else {
+        format!("{class_uid}:{}", hashed(total_key))
+    }
 }
 
 /// Maps a TOTAL event onto OCSF; returns the record and its partition key.

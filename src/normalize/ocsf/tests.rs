@@ -113,8 +113,12 @@ fn unresolved_user_keeps_okta_id_and_the_typed_name() {
 fn long_partition_keys_are_capped_like_total_keys() {
     let long = "a".repeat(MAX_PARTITION_KEY_BYTES);
     let key = ocsf_partition_key(3002, &long);
-    assert!(key.starts_with("sha256:") && key.len() <= MAX_PARTITION_KEY_BYTES);
+    assert!(key.starts_with("3002:sha256:") && key.len() <= MAX_PARTITION_KEY_BYTES);
     assert_eq!(ocsf_partition_key(3002, &long), key);
+    assert_ne!(ocsf_partition_key(3002, &"b".repeat(300)), key);
+    // Just over the limit only with the class prefix: still the class, then the hash.
+    let edge = "c".repeat(MAX_PARTITION_KEY_BYTES - 2);
+    assert!(ocsf_partition_key(2004, &edge).starts_with("2004:sha256:"));
     assert_eq!(ocsf_partition_key(2004, "00u1"), "2004:00u1");
 }
 
