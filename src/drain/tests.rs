@@ -56,6 +56,8 @@ impl Twins {
             normalizer: &self.normalizer,
             format: &Normalized,
             settings: &self.settings,
+            // Each test bounds its drain by the deadline it passes to `run`.
+            writes_deadline: Instant::now() + Duration::from_secs(3600),
         }
     }
 
