@@ -76,7 +76,7 @@ pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConn
         access.clone(),
         access.clone(),
         KinesisSink::new(
-            aws_sdk_kinesis::Client::new(aws),
+            crate::sink::kinesis::client(aws),
             settings.event_stream.clone(),
         ),
         settings.run.clone(),
