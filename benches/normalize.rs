@@ -1,4 +1,5 @@
-//! Normalizer throughput: parse raw JSON + classify + normalize + serialize, one core.
+//! Normalizer throughput: parse raw JSON + classify + normalize + serialize, one core, as TOTAL
+//! events and as OCSF records.
 //! Corpus: the Okta fixtures that publish, varied across users, IPs and ids.
 //! Run: `cargo bench --bench normalize -- --warm-up-time 1 --measurement-time 3`.
 
@@ -68,6 +69,20 @@ fn bench_normalize(c: &mut Criterion) {
         b.iter(|| {
             for raw in &corpus {
                 black_box(normalizer.normalize(black_box(raw), now).ok());
+            }
+        })
+    });
+    // The same events as OCSF 1.8.0 records (docs/ocsf.md): parse, normalize, map, serialize.
+    group.bench_function("ocsf_events", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter(|| {
+            for raw in &corpus {
+                out.clear();
+                black_box(
+                    normalizer
+                        .normalize_ocsf_into(black_box(raw), now, &mut out)
+                        .ok(),
+                );
             }
         })
     });

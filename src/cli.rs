@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::actions::{Connector, Outcome, Summary};
 use crate::cursor::file::FileCursorStore;
 use crate::cursor::CursorStore;
-use crate::drain::{Formatted, Normalized, RecordFormat};
+use crate::drain::{Formatted, Normalized, Ocsf, RecordFormat};
 use crate::invocation::{Action, BackfillRequest, ConnectorId, Invocation};
 use crate::normalize::{Exclusion, Normalizer};
 use crate::okta::{ClientOptions, MAX_PAGE_LIMIT};
@@ -131,7 +131,11 @@ struct Output {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
+    /// TOTAL v1 events (docs/schema.md).
     Normalized,
+    /// OCSF 1.8.0 records (docs/ocsf.md).
+    Ocsf,
+    /// Okta's events as received.
     Raw,
 }
 
@@ -257,6 +261,7 @@ async fn execute(command: Command) -> Result<Summary, String> {
             open_sink(&output.output).await.map_err(|e| e.to_string())?,
             match output.format {
                 Format::Normalized => Arc::new(Normalized),
+                Format::Ocsf => Arc::new(Ocsf),
                 Format::Raw => Arc::new(Raw),
             },
         ),

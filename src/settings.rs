@@ -14,6 +14,8 @@ use crate::secrets::secrets_manager::{CONNECTOR_ID_PLACEHOLDER, DEFAULT_SECRET_I
 pub struct Settings {
     pub cursor_table: String,
     pub event_stream: String,
+    /// The stream of OCSF records (`OCSF_STREAM`), for connectors with `"ocsf"` in `outputs`.
+    pub ocsf_stream: Option<String>,
     /// S3 bucket for events the stream refuses for good; without one they fail their page.
     pub dead_letter_bucket: Option<String>,
     /// KMS key the dead letters are encrypted with; `None` uses the bucket's default key.
@@ -139,6 +141,7 @@ impl Settings {
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,
             event_stream: env.required("EVENT_STREAM")?,
+            ocsf_stream: env.text("OCSF_STREAM")?,
             dead_letter_bucket: env.text("DEAD_LETTER_BUCKET")?,
             dead_letter_kms_key: env.text("DEAD_LETTER_KMS_KEY")?,
             secret_id_template,

@@ -211,7 +211,8 @@ async fn time_budget_is_respected() {
     let started = std::time::Instant::now();
     let summary = rig.invoke(Action::Poll, Duration::from_secs(2)).await;
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(2300), "took {elapsed:?}");
+    // The budget plus room for a loaded test machine; an unbounded call would take 70 s here.
+    assert!(elapsed < Duration::from_millis(3000), "took {elapsed:?}");
     let summary = summary.unwrap_or_else(|s| s);
     let drain = summary.drain.as_ref().unwrap();
     assert!(!drain.caught_up);
@@ -432,13 +433,14 @@ async fn polls_continue_an_unfinished_backfill_with_their_spare_time() {
     let rig = Rig::with_settings(config, settings).await;
     rig.poll().await.unwrap();
     // A budget too short to read the window: the backfill stops at its deadline.
-    rig.sim.inject(Fault::Delay(Duration::from_millis(250)), 3);
+    // Slow pages all through the budget, so it ends mid-window whatever the machine's speed.
+    rig.sim.inject(Fault::Delay(Duration::from_millis(250)), 10);
     let request = BackfillRequest {
         days: Some(1),
         ..Default::default()
     };
     let first = rig
-        .invoke(Action::Backfill(request), Duration::from_millis(900))
+        .invoke(Action::Backfill(request), Duration::from_millis(1800))
         .await
         .unwrap();
     let progress = first.backfill.as_ref().unwrap();

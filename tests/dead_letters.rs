@@ -12,7 +12,7 @@ use okta_ingest::cursor::live_key;
 use okta_ingest::cursor::memory::MemoryCursorStore;
 use okta_ingest::deadletter::s3::client as s3_client;
 use okta_ingest::deadletter::s3::S3DeadLetterStore;
-use okta_ingest::deadletter::DeadLetterStore;
+use okta_ingest::deadletter::{DeadLetterStore, TargetStream};
 use okta_ingest::invocation::{Action, ConnectorId, Invocation};
 use okta_ingest::okta::memory::{sign_in, MemoryLogSource, MemorySources};
 use okta_ingest::secrets::memory::MemorySecretSource;
@@ -85,8 +85,18 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
     assert_eq!(stream, ["e0", "e2"], "the others, in order");
 
     let deadline = Instant::now() + Duration::from_secs(10);
-    assert_eq!(dead_letters.list(ID, deadline).await.unwrap(), ["e1"]);
-    let letter = dead_letters.get(ID, "e1", deadline).await.unwrap().unwrap();
+    assert_eq!(
+        dead_letters
+            .list(ID, TargetStream::Events, deadline)
+            .await
+            .unwrap(),
+        ["e1"]
+    );
+    let letter = dead_letters
+        .get(ID, TargetStream::Events, "e1", deadline)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(letter.reason.contains("record limit"), "{}", letter.reason);
     let event: serde_json::Value = serde_json::from_str(letter.record.get()).unwrap();
     assert_eq!(event["event_id"], "e1");
@@ -113,7 +123,13 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
             .contains("1 still refused"),
         "{summary:?}"
     );
-    assert_eq!(dead_letters.list(ID, deadline).await.unwrap(), ["e1"]);
+    assert_eq!(
+        dead_letters
+            .list(ID, TargetStream::Events, deadline)
+            .await
+            .unwrap(),
+        ["e1"]
+    );
 }
 
 #[tokio::test]
@@ -179,5 +195,97 @@ async fn redrive_republishes_a_dead_lettered_event_and_forgets_it() {
         .collect();
     assert_eq!(stream, ["e0", "e2", "e1"], "each once, the redriven last");
     let deadline = Instant::now() + Duration::from_secs(10);
-    assert!(dead_letters.list(ID, deadline).await.unwrap().is_empty());
+    assert!(dead_letters
+        .list(ID, TargetStream::Events, deadline)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn an_event_refused_by_the_ocsf_stream_is_kept_for_it_and_redriven_there_only() {
+    const OCSF_STREAM: &str = "identity-events-ocsf";
+    let server = MotoServer::start();
+    let config = server.sdk_config().await;
+    moto::create_stream(&config, STREAM, 1).await;
+    moto::create_stream(&config, OCSF_STREAM, 1).await;
+    let s3 = s3_client(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+
+    let okta = Arc::new(MemoryLogSource::new());
+    let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
+    okta.append(["e0", "e1", "e2"].map(|id| sign_in(id, "dana", published)));
+    let secrets = Arc::new(MemorySecretSource::new());
+    secrets.set(
+        ID,
+        r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"},
+            "outputs": ["total", "ocsf"]}"#,
+    );
+    let kinesis = || FaultyPutRecords::new(aws_sdk_kinesis::Client::new(&config));
+    let ocsf_api = kinesis();
+    ocsf_api.reject_event("e1", "InvalidArgumentException");
+    let dead_letters = Arc::new(S3DeadLetterStore::new(s3, BUCKET.into(), None));
+    let connector = Connector::with_sources(
+        secrets,
+        Arc::new(MemoryCursorStore::new()),
+        KinesisSink::with_api(kinesis(), STREAM.into()),
+        MemorySources(okta),
+        RunSettings::default(),
+    )
+    .with_ocsf_sink(KinesisSink::with_api(ocsf_api, OCSF_STREAM.into()))
+    .with_dead_letters(dead_letters.clone());
+    let run = |action| {
+        let invocation = Invocation {
+            connector_id: ConnectorId::parse(ID).unwrap(),
+            action,
+        };
+        let connector = &connector;
+        async move {
+            connector
+                .handle(&invocation, Instant::now() + Duration::from_secs(30))
+                .await
+        }
+    };
+    let ids = |stream: &'static str| {
+        let config = &config;
+        async move {
+            moto::read_all_records(config, stream)
+                .await
+                .into_iter()
+                .map(|r| {
+                    let record: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
+                    let id = record["event_id"]
+                        .as_str()
+                        .or(record["metadata"]["uid"].as_str());
+                    id.unwrap().to_owned()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let poll = run(Action::Poll).await;
+    assert_eq!(poll.outcome, Outcome::Ok, "{poll:?}");
+    assert_eq!(ids(STREAM).await, ["e0", "e1", "e2"]);
+    assert_eq!(ids(OCSF_STREAM).await, ["e0", "e2"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let kept = |stream| dead_letters.list(ID, stream, deadline);
+    assert!(kept(TargetStream::Events).await.unwrap().is_empty());
+    assert_eq!(kept(TargetStream::Ocsf).await.unwrap(), ["e1"]);
+
+    let redrive = run(Action::Redrive).await;
+    assert!(
+        redrive
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("1 dead-lettered events re-published"),
+        "{redrive:?}"
+    );
+    assert_eq!(
+        ids(OCSF_STREAM).await,
+        ["e0", "e2", "e1"],
+        "back where it was refused"
+    );
+    assert_eq!(ids(STREAM).await, ["e0", "e1", "e2"], "nothing sent twice");
+    assert!(kept(TargetStream::Ocsf).await.unwrap().is_empty());
 }

@@ -86,6 +86,10 @@ pub struct Connector<S, C, K, F: SourceFactory = OktaSources> {
     sources: Sources<F>,
     settings: RunSettings,
     format: Arc<dyn RecordFormat>,
+    /// Set by [`Connector::with_format`]: the document's `outputs` are not consulted.
+    format_fixed: bool,
+    /// Where OCSF records go, for connectors whose document asks for them.
+    ocsf_sink: Option<K>,
     /// Where events the stream refuses for good are kept; without it they fail their page.
     dead_letters: Option<Arc<dyn DeadLetterStore>>,
 }
@@ -107,6 +111,8 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             sources: Sources::new(sources, settings.connector_cache_size),
             settings,
             format: Arc::new(Normalized),
+            format_fixed: false,
+            ocsf_sink: None,
             dead_letters: None,
         }
     }
@@ -118,8 +124,16 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
     }
 
     /// Writes records in another format than normalized TOTAL events (the CLI's raw output).
+    /// The document's `outputs` are then ignored: every record goes to the one sink.
     pub fn with_format(mut self, format: Arc<dyn RecordFormat>) -> Self {
         self.format = format;
+        self.format_fixed = true;
+        self
+    }
+
+    /// The sink of OCSF records (the OCSF stream), for documents with `"ocsf"` in `outputs`.
+    pub fn with_ocsf_sink(mut self, sink: K) -> Self {
+        self.ocsf_sink = Some(sink);
         self
     }
 

@@ -4,9 +4,14 @@ use tokio::time::Instant;
 
 use super::sources::Session;
 use super::{Connector, RunError};
+use crate::config::ConfigError;
 use crate::cursor::{CursorItem, CursorStore, Lease};
-use crate::drain::{Drain, DrainError, DrainReport, StopReason, StreamKind};
+use crate::deadletter::TargetStream;
+use crate::drain::{
+    Drain, DrainError, DrainReport, Ocsf, Output, RecordFormat, StopReason, StreamKind,
+};
 use crate::invocation::ConnectorId;
+use crate::normalize::outputs::Outputs;
 use crate::normalize::{Normalizer, NormalizerConfig};
 use crate::okta::{OktaError, SourceFactory};
 use crate::secrets::SecretSource;
@@ -19,6 +24,27 @@ pub(super) struct Drained<L> {
     pub(super) error: Option<RunError>,
     /// The credentials used, when they could be read.
     pub(super) session: Option<Session<L>>,
+}
+
+impl<L> Drained<L> {
+    /// Nothing was drained: a step before the drain failed.
+    fn failed(error: RunError, session: Option<Session<L>>) -> Self {
+        Drained {
+            report: DrainReport {
+                stop_reason: Some(StopReason::Failed),
+                ..DrainReport::default()
+            },
+            error: Some(error),
+            session,
+        }
+    }
+}
+
+/// One stream a connector publishes to, before its refusals are kept as dead letters.
+struct Wanted<'a, K> {
+    stream: TargetStream,
+    sink: &'a K,
+    format: &'a dyn RecordFormat,
 }
 
 impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<S, C, K, F> {
@@ -37,16 +63,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         loop {
             let session = match self.session(id).await {
                 Ok(session) => session,
-                Err(err) => {
-                    return Drained {
-                        report: DrainReport {
-                            stop_reason: Some(StopReason::Failed),
-                            ..DrainReport::default()
-                        },
-                        error: Some(err),
-                        session: None,
-                    }
-                }
+                Err(err) => return Drained::failed(err, None),
             };
             let normalizer = Normalizer::new(NormalizerConfig {
                 org: session
@@ -60,13 +77,34 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 policy: session.config.event_policy,
                 include_raw: session.config.include_raw,
             });
-            let sink = DeadLettering::new(&self.sink, self.dead_letters.as_deref(), id.as_str());
+            let wanted = match self.outputs(&session.config.outputs) {
+                Ok(wanted) => wanted,
+                Err(err) => return Drained::failed(err, Some(session)),
+            };
+            let sinks: Vec<_> = wanted
+                .iter()
+                .map(|output| {
+                    DeadLettering::new(
+                        output.sink,
+                        self.dead_letters.as_deref(),
+                        id.as_str(),
+                        output.stream,
+                    )
+                })
+                .collect();
+            let outputs: Vec<_> = sinks
+                .iter()
+                .zip(&wanted)
+                .map(|(sink, output)| Output {
+                    sink,
+                    format: output.format,
+                })
+                .collect();
             let drain = Drain {
                 source: session.source.as_ref(),
                 store: &self.store,
-                sink: &sink,
+                outputs: &outputs,
                 normalizer: &normalizer,
-                format: self.format.as_ref(),
                 settings: &self.settings.drain,
                 writes_deadline: self.writes_deadline(deadline),
             };
@@ -88,6 +126,39 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 session: Some(session),
             };
         }
+    }
+
+    /// The sinks and formats the connector document asks for. A local format override (the
+    /// CLI's `--format`) writes only that format to the one sink.
+    fn outputs(&self, wanted: &Outputs) -> Result<Vec<Wanted<'_, K>>, RunError> {
+        let total = Wanted {
+            stream: TargetStream::Events,
+            sink: &self.sink,
+            format: self.format.as_ref(),
+        };
+        if self.format_fixed {
+            return Ok(vec![total]);
+        }
+        let mut outputs = Vec::with_capacity(2);
+        if wanted.total {
+            outputs.push(total);
+        }
+        if wanted.ocsf {
+            let Some(sink) = &self.ocsf_sink else {
+                return Err(RunError::Config(ConfigError::Field {
+                    field: "outputs".to_owned(),
+                    problem: "asks for \"ocsf\" but this deployment has no OCSF stream; set \
+                              OCSF_STREAM or remove \"ocsf\""
+                        .to_owned(),
+                }));
+            };
+            outputs.push(Wanted {
+                stream: TargetStream::Ocsf,
+                sink,
+                format: &Ocsf,
+            });
+        }
+        Ok(outputs)
     }
 
     /// The connector's credentials and Okta source (cached while the secret is unchanged).

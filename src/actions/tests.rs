@@ -28,23 +28,30 @@ struct Twins {
     connector: TwinConnector,
 }
 
+const DOCUMENT: &str =
+    r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}}"#;
+
 fn twins(events: usize) -> Twins {
-    twins_with(events, |_| {})
+    twins_with(events, DOCUMENT, None, |_| {})
 }
 
 /// Twins whose polls tail every `interval`.
 fn tailing(events: usize, interval: Duration) -> Twins {
-    twins_with(events, |settings| settings.tail_interval = Some(interval))
+    twins_with(events, DOCUMENT, None, |settings| {
+        settings.tail_interval = Some(interval)
+    })
 }
 
-fn twins_with(events: usize, adjust: impl FnOnce(&mut RunSettings)) -> Twins {
+fn twins_with(
+    events: usize,
+    document: &str,
+    ocsf: Option<Arc<MemorySink>>,
+    adjust: impl FnOnce(&mut RunSettings),
+) -> Twins {
     let okta = Arc::new(MemoryLogSource::new());
     append(&okta, 0..events);
     let secrets = Arc::new(MemorySecretSource::new());
-    secrets.set(
-        ID,
-        r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}}"#,
-    );
+    secrets.set(ID, document);
     let store = Arc::new(MemoryCursorStore::new());
     let sink = Arc::new(MemorySink::new());
     let mut settings = RunSettings {
@@ -60,6 +67,10 @@ fn twins_with(events: usize, adjust: impl FnOnce(&mut RunSettings)) -> Twins {
         MemorySources(okta.clone()),
         settings,
     );
+    let connector = match ocsf {
+        Some(sink) => connector.with_ocsf_sink(sink),
+        None => connector,
+    };
     Twins {
         okta,
         store,
@@ -331,6 +342,44 @@ async fn a_backfill_reads_its_window_through_its_own_item() {
         twins.store.snapshot(ID).is_none(),
         "the live item is untouched"
     );
+}
+
+const BOTH_OUTPUTS: &str = r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"},
+    "outputs": ["total", "ocsf"]}"#;
+
+#[tokio::test]
+async fn a_connector_asking_for_both_outputs_publishes_each_event_to_both_streams() {
+    let ocsf = Arc::new(MemorySink::new());
+    let twins = twins_with(25, BOTH_OUTPUTS, Some(ocsf.clone()), |_| {});
+    let summary = twins.run(Action::Poll).await;
+    assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
+    assert_eq!(twins.sink.records().len(), 25);
+    let records = ocsf.records();
+    assert_eq!(records.len(), 25);
+    let first: serde_json::Value = serde_json::from_slice(&records[0].data).unwrap();
+    assert_eq!(first["metadata"]["version"], "1.8.0");
+}
+
+#[tokio::test]
+async fn asking_for_ocsf_without_an_ocsf_stream_fails_before_reading_anything() {
+    let twins = twins_with(25, BOTH_OUTPUTS, None, |_| {});
+    let summary = twins.run(Action::Poll).await;
+    assert_eq!(summary.outcome, Outcome::Failed);
+    let message = summary.message.unwrap_or_default();
+    assert!(message.contains("OCSF_STREAM"), "{message}");
+    assert!(twins.sink.records().is_empty());
+    let item = twins.store.snapshot(ID).unwrap();
+    assert_eq!(item.cursor, None, "the cursor did not move");
+}
+
+#[tokio::test]
+async fn an_ocsf_only_connector_writes_nothing_to_the_total_stream() {
+    let ocsf = Arc::new(MemorySink::new());
+    let document = r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}, "outputs": ["ocsf"]}"#;
+    let twins = twins_with(5, document, Some(ocsf.clone()), |_| {});
+    assert_eq!(twins.run(Action::Poll).await.outcome, Outcome::Ok);
+    assert!(twins.sink.records().is_empty());
+    assert_eq!(ocsf.records().len(), 5);
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! ```json
 //! {"org_url": "https://acme.okta.com",
 //!  "auth": {"type": "oauth2", "client_id": "0oa...", "private_key": {"kty": "RSA", ...}, "dpop": false},
-//!  "event_policy": "catalog", "include_raw": false, "backfill_on_setup": false}
+//!  "event_policy": "catalog", "include_raw": false, "backfill_on_setup": false,
+//!  "outputs": ["total"]}
 //! ```
 //! Validation happens once, at load: every refusal names the field and says what to do.
 //! The document is read into the types of the parts it configures (the Okta org and
@@ -16,6 +17,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::normalize::outputs::Outputs;
 use crate::normalize::CatalogPolicy;
 use crate::okta::auth::keys::KeyError;
 use crate::okta::{Credentials, InvalidOrgUrl, Loopback, OrgUrl};
@@ -65,6 +67,8 @@ pub struct ConnectorConfig {
     pub event_policy: CatalogPolicy,
     pub include_raw: bool,
     pub backfill_on_setup: bool,
+    /// TOTAL, OCSF or both (docs/ocsf.md).
+    pub outputs: Outputs,
     /// Tail mode: a poll that caught up polls again at this interval until its deadline.
     pub tail_interval: Option<std::time::Duration>,
 }
@@ -85,8 +89,8 @@ impl fmt::Display for ConnectorConfig {
         }
         write!(
             f,
-            ", event policy {:?}, include_raw {}, backfill_on_setup {}",
-            self.event_policy, self.include_raw, self.backfill_on_setup
+            ", event policy {:?}, include_raw {}, backfill_on_setup {}, outputs {:?}",
+            self.event_policy, self.include_raw, self.backfill_on_setup, self.outputs
         )
     }
 }
@@ -107,6 +111,12 @@ impl ConnectorConfig {
         };
         let include_raw = top.optional_bool("include_raw")?.unwrap_or(false);
         let backfill_on_setup = top.optional_bool("backfill_on_setup")?.unwrap_or(false);
+        let outputs = match top.optional("outputs") {
+            None => Outputs::default(),
+            Some(value) => {
+                Outputs::from_value(value).map_err(|problem| field_error("outputs", problem))?
+            }
+        };
         let tail_interval = match top.optional("tail_interval_seconds") {
             None => None,
             Some(value) => match value.as_u64() {
@@ -128,6 +138,7 @@ impl ConnectorConfig {
             event_policy,
             include_raw,
             backfill_on_setup,
+            outputs,
             tail_interval,
         })
     }

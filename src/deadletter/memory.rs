@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{object_key, DeadLetter, DeadLetterError, DeadLetterStore};
+use super::{object_key, DeadLetter, DeadLetterError, DeadLetterStore, TargetStream};
 
 #[derive(Debug, Default)]
 pub struct MemoryDeadLetters {
@@ -48,7 +48,7 @@ impl DeadLetterStore for MemoryDeadLetters {
             }
         }
         self.lock().insert(
-            object_key(&letter.connector_id, &letter.event_id),
+            object_key(&letter.connector_id, letter.stream, &letter.event_id),
             letter.clone(),
         );
         Ok(())
@@ -57,12 +57,13 @@ impl DeadLetterStore for MemoryDeadLetters {
     async fn list(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         _deadline: Instant,
     ) -> Result<Vec<String>, DeadLetterError> {
         Ok(self
             .lock()
             .values()
-            .filter(|letter| letter.connector_id == connector_id)
+            .filter(|letter| letter.connector_id == connector_id && letter.stream == stream)
             .map(|letter| letter.event_id.clone())
             .collect())
     }
@@ -70,22 +71,25 @@ impl DeadLetterStore for MemoryDeadLetters {
     async fn get(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         _deadline: Instant,
     ) -> Result<Option<DeadLetter>, DeadLetterError> {
         Ok(self
             .lock()
-            .get(&object_key(connector_id, event_id))
+            .get(&object_key(connector_id, stream, event_id))
             .cloned())
     }
 
     async fn delete(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         _deadline: Instant,
     ) -> Result<(), DeadLetterError> {
-        self.lock().remove(&object_key(connector_id, event_id));
+        self.lock()
+            .remove(&object_key(connector_id, stream, event_id));
         Ok(())
     }
 }

@@ -15,11 +15,38 @@ use tokio::time::Instant;
 
 use crate::sink::Record;
 
+/// The stream a refused record was written for; `redrive` sends it back there. A connector
+/// publishing both TOTAL and OCSF keeps a refused event once per stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetStream {
+    /// The event stream (TOTAL events, or the CLI's chosen format).
+    #[default]
+    Events,
+    /// The OCSF stream.
+    Ocsf,
+}
+
+impl TargetStream {
+    pub const ALL: [TargetStream; 2] = [TargetStream::Events, TargetStream::Ocsf];
+
+    /// The folder under the connector's prefix; event letters sit at the top.
+    fn folder(self) -> &'static str {
+        match self {
+            TargetStream::Events => "",
+            TargetStream::Ocsf => "ocsf/",
+        }
+    }
+}
+
 /// One refused event, whole: the record exactly as it was refused, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub connector_id: String,
     pub event_id: String,
+    /// Letters written before there was an OCSF stream have none: they are events letters.
+    #[serde(default)]
+    pub stream: TargetStream,
     pub partition_key: String,
     /// Why the stream refused the record.
     pub reason: String,
@@ -33,6 +60,7 @@ impl DeadLetter {
     /// A letter for `record`, whose data must be one JSON document (as every record is).
     pub fn new(
         connector_id: &str,
+        stream: TargetStream,
         record: &Record,
         reason: String,
         refused_at: OffsetDateTime,
@@ -47,6 +75,7 @@ impl DeadLetter {
         Ok(DeadLetter {
             connector_id: connector_id.to_owned(),
             event_id: record.event_id.clone(),
+            stream,
             partition_key: record.partition_key.clone(),
             reason,
             refused_at,
@@ -84,19 +113,21 @@ pub enum DeadLetterError {
 /// Keeps refused events until they are re-published.
 #[async_trait]
 pub trait DeadLetterStore: Send + Sync {
-    /// Keeps `letter` under its connector and event id; the same event again replaces it.
+    /// Keeps `letter` under its connector, stream and event id; the same event again replaces it.
     async fn put(&self, letter: &DeadLetter, deadline: Instant) -> Result<(), DeadLetterError>;
 
-    /// Event ids of the connector's letters, in name order.
+    /// Event ids of the connector's letters for `stream`, in name order.
     async fn list(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         deadline: Instant,
     ) -> Result<Vec<String>, DeadLetterError>;
 
     async fn get(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<Option<DeadLetter>, DeadLetterError>;
@@ -105,6 +136,7 @@ pub trait DeadLetterStore: Send + Sync {
     async fn delete(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<(), DeadLetterError>;
@@ -118,48 +150,64 @@ impl<T: DeadLetterStore + ?Sized> DeadLetterStore for std::sync::Arc<T> {
     async fn list(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         deadline: Instant,
     ) -> Result<Vec<String>, DeadLetterError> {
-        (**self).list(connector_id, deadline).await
+        (**self).list(connector_id, stream, deadline).await
     }
     async fn get(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<Option<DeadLetter>, DeadLetterError> {
-        (**self).get(connector_id, event_id, deadline).await
+        (**self).get(connector_id, stream, event_id, deadline).await
     }
     async fn delete(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<(), DeadLetterError> {
-        (**self).delete(connector_id, event_id, deadline).await
+        (**self)
+            .delete(connector_id, stream, event_id, deadline)
+            .await
     }
 }
 
-/// Object names: `<connector id>/<event id>.json`. Okta event ids are uuids; anything outside
-/// `[A-Za-z0-9._-]` is percent-encoded so a name can never reach another connector's prefix.
-pub fn object_key(connector_id: &str, event_id: &str) -> String {
+/// Object names: `<connector id>/<event id>.json` for the event stream and
+/// `<connector id>/ocsf/<event id>.json` for the OCSF stream. Okta event ids are uuids; anything
+/// outside `[A-Za-z0-9._-]` is percent-encoded so a name can never reach another connector's
+/// prefix or another stream's folder.
+pub fn object_key(connector_id: &str, stream: TargetStream, event_id: &str) -> String {
     format!(
         "{}{}.json",
-        connector_prefix(connector_id),
+        stream_prefix(connector_id, stream),
         encode(event_id)
     )
 }
 
-/// The prefix of every object name of one connector.
+/// The prefix of every object name of one connector (what IAM scopes a connector session to).
 pub fn connector_prefix(connector_id: &str) -> String {
     format!("{}/", encode(connector_id))
 }
 
-/// The event id of an object name under `connector_id`'s prefix.
-pub fn event_id_of(connector_id: &str, key: &str) -> Option<String> {
+/// The prefix of one connector's letters for `stream`.
+pub fn stream_prefix(connector_id: &str, stream: TargetStream) -> String {
+    format!("{}{}", connector_prefix(connector_id), stream.folder())
+}
+
+/// The event id of an object name among `connector_id`'s letters for `stream`.
+pub fn event_id_of(connector_id: &str, stream: TargetStream, key: &str) -> Option<String> {
     let name = key
-        .strip_prefix(&connector_prefix(connector_id))?
+        .strip_prefix(&stream_prefix(connector_id, stream))?
         .strip_suffix(".json")?;
+    // An encoded event id holds no '/': a name with one belongs to another stream's folder.
+    if name.contains('/') {
+        return None;
+    }
     decode(name)
 }
 
@@ -197,12 +245,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_per_connector_and_event_and_read_back() {
-        assert_eq!(object_key("acme", "a1b2-c3"), "acme/a1b2-c3.json");
-        let odd = object_key("acme", "../other/x y");
+    fn names_are_per_connector_stream_and_event_and_read_back() {
+        use TargetStream::{Events, Ocsf};
+        assert_eq!(object_key("acme", Events, "a1b2-c3"), "acme/a1b2-c3.json");
+        assert_eq!(
+            object_key("acme", Ocsf, "a1b2-c3"),
+            "acme/ocsf/a1b2-c3.json"
+        );
+        let odd = object_key("acme", Events, "../other/x y");
         assert!(!odd[5..].contains('/'), "{odd}");
-        assert_eq!(event_id_of("acme", &odd).as_deref(), Some("../other/x y"));
-        assert_eq!(event_id_of("other", &odd), None);
+        assert_eq!(
+            event_id_of("acme", Events, &odd).as_deref(),
+            Some("../other/x y")
+        );
+        assert_eq!(event_id_of("other", Events, &odd), None);
+        assert_eq!(event_id_of("acme", Ocsf, &odd), None);
+        let ocsf = object_key("acme", Ocsf, "e1");
+        assert_eq!(
+            event_id_of("acme", Events, &ocsf),
+            None,
+            "not an events letter"
+        );
+        assert_eq!(event_id_of("acme", Ocsf, &ocsf).as_deref(), Some("e1"));
     }
 
     #[test]
@@ -214,6 +278,7 @@ mod tests {
         };
         let letter = DeadLetter::new(
             "acme",
+            TargetStream::Ocsf,
             &record,
             "too big".into(),
             OffsetDateTime::UNIX_EPOCH,
@@ -222,5 +287,6 @@ mod tests {
         let text = serde_json::to_string(&letter).unwrap();
         let back: DeadLetter = serde_json::from_str(&text).unwrap();
         assert_eq!(back.to_record(), record);
+        assert_eq!(back.stream, TargetStream::Ocsf);
     }
 }

@@ -10,7 +10,8 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use tokio::time::Instant;
 
 use super::{
-    connector_prefix, event_id_of, object_key, DeadLetter, DeadLetterError, DeadLetterStore,
+    event_id_of, object_key, stream_prefix, DeadLetter, DeadLetterError, DeadLetterStore,
+    TargetStream,
 };
 
 pub struct S3DeadLetterStore {
@@ -71,7 +72,11 @@ impl DeadLetterStore for S3DeadLetterStore {
             .client
             .put_object()
             .bucket(&self.bucket)
-            .key(object_key(&letter.connector_id, &letter.event_id))
+            .key(object_key(
+                &letter.connector_id,
+                letter.stream,
+                &letter.event_id,
+            ))
             .content_type("application/json")
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .set_ssekms_key_id(self.kms_key.clone())
@@ -85,9 +90,10 @@ impl DeadLetterStore for S3DeadLetterStore {
     async fn list(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         deadline: Instant,
     ) -> Result<Vec<String>, DeadLetterError> {
-        let prefix = connector_prefix(connector_id);
+        let prefix = stream_prefix(connector_id, stream);
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -103,7 +109,7 @@ impl DeadLetterStore for S3DeadLetterStore {
             ids.extend(
                 page.contents()
                     .iter()
-                    .filter_map(|object| event_id_of(connector_id, object.key()?)),
+                    .filter_map(|object| event_id_of(connector_id, stream, object.key()?)),
             );
             match page.next_continuation_token() {
                 Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
@@ -115,10 +121,11 @@ impl DeadLetterStore for S3DeadLetterStore {
     async fn get(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<Option<DeadLetter>, DeadLetterError> {
-        let key = object_key(connector_id, event_id);
+        let key = object_key(connector_id, stream, event_id);
         let request = self.client.get_object().bucket(&self.bucket).key(&key);
         let object = match bounded("GetObject", deadline, request.send()).await? {
             Ok(object) => object,
@@ -143,6 +150,7 @@ impl DeadLetterStore for S3DeadLetterStore {
     async fn delete(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<(), DeadLetterError> {
@@ -150,7 +158,7 @@ impl DeadLetterStore for S3DeadLetterStore {
             .client
             .delete_object()
             .bucket(&self.bucket)
-            .key(object_key(connector_id, event_id));
+            .key(object_key(connector_id, stream, event_id));
         bounded("DeleteObject", deadline, request.send())
             .await?
             .map_err(|e| service("DeleteObject", &self.bucket, &e))?;

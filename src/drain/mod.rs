@@ -11,7 +11,7 @@ mod records;
 mod report;
 mod start;
 
-pub use records::{Formatted, Normalized, RecordFormat};
+pub use records::{Formatted, Normalized, Ocsf, RecordFormat};
 pub use report::{DrainError, DrainReport, StopReason};
 pub use start::{cursor_aged_out, BACKFILL_DONE};
 
@@ -58,13 +58,20 @@ pub enum StreamKind {
 pub struct Drain<'a, L, C, K> {
     pub source: &'a L,
     pub store: &'a C,
-    pub sink: &'a K,
+    /// Where each page goes, in one format per sink (TOTAL, OCSF, or both into two streams).
+    /// The report's exclusions and `published` count the first output's records.
+    pub outputs: &'a [Output<'a, K>],
     pub normalizer: &'a Normalizer,
-    pub format: &'a dyn RecordFormat,
     pub settings: &'a DrainSettings,
     /// A checkpoint still unanswered here is cut: the invocation's deadline less the time to
     /// answer (the work deadline comes earlier, by the margin kept for this last write).
     pub writes_deadline: Instant,
+}
+
+/// One sink and the format of its records.
+pub struct Output<'a, K> {
+    pub sink: &'a K,
+    pub format: &'a dyn RecordFormat,
 }
 
 /// Where one drain stands: what it has done and what its cursor item holds.
@@ -127,7 +134,7 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         loop {
             progress.report.pages += 1;
             progress.report.fetched += page.events.len() as u64;
-            let batch = records::batch(self.normalizer, self.format, &page, &mut progress.report);
+            let batches = self.batches(&page, &mut progress.report);
             let next = next_link(&mut page, kind)?;
             let stop = end_of_stream(&page, next.as_ref(), kind, limit);
             if let Some(url) = &next {
@@ -141,7 +148,7 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
                     _ => None,
                 }
             };
-            let deliver = self.deliver(lease, progress, batch, next.as_ref(), deadline);
+            let deliver = self.deliver(lease, progress, batches, next.as_ref(), deadline);
             let ((), following) = tokio::try_join!(deliver, async { Ok(prefetch.await) })?;
             tracing::debug!(
                 page = progress.report.pages,
@@ -160,33 +167,73 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         }
     }
 
-    /// Publishes a page's records and, once the sink acknowledged all of them, checkpoints
-    /// the page's `next` link (a completed window's terminal marker when there is none).
+    /// A page's records for each output; exclusions are counted once (the first output's).
+    fn batches(&self, page: &Page, report: &mut DrainReport) -> Vec<Batch> {
+        let mut others = DrainReport::default();
+        self.outputs
+            .iter()
+            .enumerate()
+            .map(|(i, output)| {
+                let counted = if i == 0 { &mut *report } else { &mut others };
+                records::batch(self.normalizer, output.format, page, counted)
+            })
+            .collect()
+    }
+
+    /// Publishes a page's records to every output and, once every sink acknowledged all of
+    /// them, checkpoints the page's `next` link (a completed window's terminal marker when
+    /// there is none). One output failing fails the page: it replays to all outputs.
     async fn deliver(
         &self,
         lease: &mut Lease,
         progress: &mut Progress,
-        batch: Batch,
+        batches: Vec<Batch>,
         next: Option<&Url>,
         deadline: Instant,
     ) -> Result<(), DrainError> {
         let report = &mut progress.report;
-        let mut count = batch.records.len() as u64;
-        if count > 0 {
-            match self.sink.publish(&batch.records, deadline).await {
-                Ok(stats) => {
-                    report.dead_lettered += u64::from(stats.dead_lettered);
-                    count -= u64::from(stats.dead_lettered).min(count);
+        let publishes = self
+            .outputs
+            .iter()
+            .zip(&batches)
+            .map(|(output, batch)| async move {
+                let records = batch.records.len();
+                if records == 0 {
+                    return Ok((0, 0));
                 }
-                Err(err) => {
-                    report.duplicates_replayed +=
-                        delivered_before_failure(&err, batch.records.len());
-                    return Err(err.into());
+                match output.sink.publish(&batch.records, deadline).await {
+                    Ok(stats) => {
+                        let kept = u64::from(stats.dead_lettered).min(records as u64);
+                        Ok((records as u64 - kept, kept))
+                    }
+                    Err(err) => Err((delivered_before_failure(&err, records), err)),
+                }
+            });
+        let (mut delivered, mut failure) = (0, None);
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for result in futures_util::future::join_all(publishes).await {
+            match result {
+                Ok((published, kept)) => {
+                    delivered += published;
+                    outcomes.push((published, kept));
+                }
+                Err((records, err)) => {
+                    delivered += records;
+                    failure.get_or_insert(err);
                 }
             }
         }
+        if let Some(err) = failure {
+            // What any output acknowledged is published again with the page.
+            report.duplicates_replayed += delivered;
+            return Err(err.into());
+        }
+        // The first output's figures are the report's.
+        let (count, kept) = outcomes.first().copied().unwrap_or((0, 0));
+        report.dead_lettered += kept;
+        let newest = batches.iter().filter_map(|b| b.newest).max();
         report.published += count;
-        report.newest_published = report.newest_published.max(batch.newest);
+        report.newest_published = report.newest_published.max(newest);
 
         let cursor = next.map_or_else(|| BACKFILL_DONE.to_string(), Url::to_string);
         if progress.position.as_deref() == Some(cursor.as_str())
@@ -196,7 +243,7 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         }
         let update = Checkpoint {
             cursor,
-            newest_published: batch.newest,
+            newest_published: newest,
             delivered: count,
             window: progress.window_to_record,
         };

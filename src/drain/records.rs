@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::DrainReport;
-use crate::normalize::{Exclusion, Normalizer};
+use crate::normalize::{Exclusion, NormalizedRecord, Normalizer};
 use crate::okta::Page;
 use crate::sink::Record;
 
@@ -38,15 +38,37 @@ impl RecordFormat for Normalized {
         raw: &str,
         ingested_at: OffsetDateTime,
     ) -> Result<Formatted, Exclusion> {
-        let normalized = normalizer.normalize(raw, ingested_at)?;
-        Ok(Formatted {
+        normalizer.normalize(raw, ingested_at).map(Formatted::from)
+    }
+}
+
+impl From<NormalizedRecord> for Formatted {
+    fn from(normalized: NormalizedRecord) -> Self {
+        Formatted {
             record: Record {
                 event_id: normalized.event_id,
                 partition_key: normalized.partition_key,
                 data: normalized.json,
             },
             published: Some(normalized.published),
-        })
+        }
+    }
+}
+
+/// OCSF 1.8.0 records (docs/ocsf.md); the same events as TOTAL are published and excluded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ocsf;
+
+impl RecordFormat for Ocsf {
+    fn format(
+        &self,
+        normalizer: &Normalizer,
+        raw: &str,
+        ingested_at: OffsetDateTime,
+    ) -> Result<Formatted, Exclusion> {
+        normalizer
+            .normalize_ocsf(raw, ingested_at)
+            .map(Formatted::from)
     }
 }
 

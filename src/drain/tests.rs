@@ -48,17 +48,26 @@ impl Twins {
         }
     }
 
-    fn drain(&self) -> Drain<'_, MemoryLogSource, MemoryCursorStore, MemorySink> {
+    fn drain<'a>(
+        &'a self,
+        outputs: &'a [Output<'a, MemorySink>],
+    ) -> Drain<'a, MemoryLogSource, MemoryCursorStore, MemorySink> {
         Drain {
             source: &self.source,
             store: &self.store,
-            sink: &self.sink,
+            outputs,
             normalizer: &self.normalizer,
-            format: &Normalized,
             settings: &self.settings,
             // Each test bounds its drain by the deadline it passes to `run`.
             writes_deadline: Instant::now() + Duration::from_secs(3600),
         }
+    }
+
+    fn total(&self) -> [Output<'_, MemorySink>; 1] {
+        [Output {
+            sink: &self.sink,
+            format: &Normalized,
+        }]
     }
 
     async fn claim(&self) -> (Lease, CursorItem) {
@@ -77,7 +86,9 @@ impl Twins {
     async fn run(&self, kind: StreamKind) -> (DrainReport, Option<DrainError>) {
         let (mut lease, item) = self.claim().await;
         let deadline = Instant::now() + Duration::from_secs(5);
-        self.drain().run(&mut lease, &item, kind, deadline).await
+        self.drain(&self.total())
+            .run(&mut lease, &item, kind, deadline)
+            .await
     }
 
     fn published(&self) -> Vec<String> {
@@ -177,7 +188,7 @@ async fn a_failed_fetch_after_progress_keeps_the_acknowledged_pages() {
     let (mut lease, item) = twins.claim().await;
     let deadline = Instant::now() + Duration::from_millis(200);
     let (report, error) = twins
-        .drain()
+        .drain(&twins.total())
         .run(&mut lease, &item, StreamKind::Live, deadline)
         .await;
     assert!(matches!(
@@ -200,7 +211,8 @@ async fn a_published_page_is_checkpointed_while_the_prefetch_still_waits() {
     twins.source.answer_only(1);
     let (mut lease, item) = twins.claim().await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    let drain = twins.drain();
+    let outputs = twins.total();
+    let drain = twins.drain(&outputs);
     let run = drain.run(&mut lease, &item, StreamKind::Live, deadline);
     let killed = tokio::time::timeout(Duration::from_millis(300), run).await;
     assert!(killed.is_err(), "the drain was still waiting for page two");
@@ -219,7 +231,7 @@ async fn a_lost_lease_stops_the_drain_without_moving_the_cursor() {
     twins.store.steal_lease(KEY, "thief");
     let deadline = Instant::now() + Duration::from_secs(5);
     let (report, error) = twins
-        .drain()
+        .drain(&twins.total())
         .run(&mut lease, &item, StreamKind::Live, deadline)
         .await;
     assert!(matches!(
@@ -291,4 +303,58 @@ async fn a_stored_cursor_that_is_not_a_url_fails_before_any_request() {
     let (_, error) = twins.run(StreamKind::Live).await;
     assert!(matches!(error, Some(DrainError::BadStoredCursor { .. })));
     assert!(twins.source.requests().is_empty());
+}
+
+/// TOTAL into one sink and OCSF into another, as a connector with `"outputs": ["total", "ocsf"]`.
+async fn run_both(twins: &Twins, ocsf: &MemorySink) -> (DrainReport, Option<DrainError>) {
+    let outputs = [
+        Output {
+            sink: &twins.sink,
+            format: &Normalized,
+        },
+        Output {
+            sink: ocsf,
+            format: &Ocsf,
+        },
+    ];
+    let (mut lease, item) = twins.claim().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    twins
+        .drain(&outputs)
+        .run(&mut lease, &item, StreamKind::Live, deadline)
+        .await
+}
+
+#[tokio::test]
+async fn both_outputs_get_every_page_in_order_in_their_own_format() {
+    let twins = Twins::new(5, 2);
+    let ocsf = MemorySink::new();
+    let (report, error) = run_both(&twins, &ocsf).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(twins.published(), ids(0..5));
+    let ocsf_records = ocsf.records();
+    let ocsf_ids: Vec<String> = ocsf_records.iter().map(|r| r.event_id.clone()).collect();
+    assert_eq!(ocsf_ids, ids(0..5));
+    let first: serde_json::Value = serde_json::from_slice(&ocsf_records[0].data).unwrap();
+    assert_eq!(first["class_uid"], 3002);
+    assert!(ocsf_records[0].partition_key.starts_with("3002:"));
+    assert_eq!(report.published, 5, "events, not records of both outputs");
+    assert_eq!(report.checkpoints, 3);
+}
+
+#[tokio::test]
+async fn a_refused_ocsf_publish_holds_the_cursor_for_both_outputs() {
+    let twins = Twins::new(5, 2);
+    let ocsf = MemorySink::new();
+    ocsf.fail_after(3);
+    let (report, error) = run_both(&twins, &ocsf).await;
+    assert!(matches!(error, Some(DrainError::Sink(_))), "{error:?}");
+    assert_eq!(report.published, 2, "the first page only");
+    assert_eq!(
+        twins.cursor().as_deref(),
+        Some(MemoryLogSource::link_after(2, 2).as_str()),
+        "TOTAL acknowledged page two, OCSF did not: the cursor stays"
+    );
+    // Page two replays: the TOTAL copy that landed and the OCSF bound (its whole page).
+    assert_eq!(report.duplicates_replayed, 4);
 }

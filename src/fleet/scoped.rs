@@ -24,7 +24,7 @@ use crate::cursor::{
     Checkpoint, Claim, CursorError, CursorItem, CursorStore, Lease, Pause, RunOutcome,
 };
 use crate::deadletter::s3::S3DeadLetterStore;
-use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterStore};
+use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterStore, TargetStream};
 use crate::secrets::secrets_manager::SecretsManagerSource;
 use crate::secrets::{SecretSource, SecretString, SecretsError};
 use tokio::time::Instant;
@@ -279,35 +279,38 @@ impl DeadLetterStore for ScopedAccess {
     async fn list(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         deadline: Instant,
     ) -> Result<Vec<String>, DeadLetterError> {
         self.dead_letters_of(connector_id)
             .await?
-            .list(connector_id, deadline)
+            .list(connector_id, stream, deadline)
             .await
     }
 
     async fn get(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<Option<DeadLetter>, DeadLetterError> {
         self.dead_letters_of(connector_id)
             .await?
-            .get(connector_id, event_id, deadline)
+            .get(connector_id, stream, event_id, deadline)
             .await
     }
 
     async fn delete(
         &self,
         connector_id: &str,
+        stream: TargetStream,
         event_id: &str,
         deadline: Instant,
     ) -> Result<(), DeadLetterError> {
         self.dead_letters_of(connector_id)
             .await?
-            .delete(connector_id, event_id, deadline)
+            .delete(connector_id, stream, event_id, deadline)
             .await
     }
 }

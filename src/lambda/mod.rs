@@ -72,15 +72,16 @@ pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConn
         });
     }
     let access = Arc::new(access);
-    let connector = Connector::new(
+    let kinesis = crate::sink::kinesis::client(aws);
+    let mut connector = Connector::new(
         access.clone(),
         access.clone(),
-        KinesisSink::new(
-            crate::sink::kinesis::client(aws),
-            settings.event_stream.clone(),
-        ),
+        KinesisSink::new(kinesis.clone(), settings.event_stream.clone()),
         settings.run.clone(),
     );
+    if let Some(stream) = &settings.ocsf_stream {
+        connector = connector.with_ocsf_sink(KinesisSink::new(kinesis, stream.clone()));
+    }
     match settings.dead_letter_bucket {
         Some(_) => connector.with_dead_letters(access),
         None => connector,

@@ -3,6 +3,8 @@
 pub mod catalog;
 pub mod debug_data;
 pub mod event;
+pub mod ocsf;
+pub mod outputs;
 mod timestamp;
 
 use std::borrow::Cow;
@@ -263,6 +265,11 @@ pub fn partition_key(subject: &event::Party<'_>, subject_resolved: bool) -> Stri
     if key.len() <= MAX_PARTITION_KEY_BYTES {
         return key;
     }
+    cap_partition_key(key)
+}
+
+/// `sha256:<hex>` of a key over the Kinesis limit.
+fn cap_partition_key(key: String) -> String {
     let mut short = String::with_capacity(7 + 64);
     short.push_str("sha256:");
     for byte in Sha256::digest(key.as_bytes()) {

@@ -7,21 +7,28 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::{EventSink, PublishStats, Record, SinkError};
-use crate::deadletter::{DeadLetter, DeadLetterStore};
+use crate::deadletter::{DeadLetter, DeadLetterStore, TargetStream};
 
-/// Publishes through `sink` for one connector.
+/// Publishes through `sink`, the connector's `stream`.
 pub struct DeadLettering<'a, K> {
     sink: &'a K,
     store: Option<&'a dyn DeadLetterStore>,
     connector_id: &'a str,
+    stream: TargetStream,
 }
 
 impl<'a, K: EventSink> DeadLettering<'a, K> {
-    pub fn new(sink: &'a K, store: Option<&'a dyn DeadLetterStore>, connector_id: &'a str) -> Self {
+    pub fn new(
+        sink: &'a K,
+        store: Option<&'a dyn DeadLetterStore>,
+        connector_id: &'a str,
+        stream: TargetStream,
+    ) -> Self {
         DeadLettering {
             sink,
             store,
             connector_id,
+            stream,
         }
     }
 }
@@ -44,6 +51,7 @@ impl<K: EventSink> EventSink for DeadLettering<'_, K> {
         for refusal in &refused {
             let kept = match DeadLetter::new(
                 self.connector_id,
+                self.stream,
                 &refusal.record,
                 refusal.reason.clone(),
                 now,
@@ -126,7 +134,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_record_is_kept_whole_and_the_publish_succeeds() {
         let store = MemoryDeadLetters::new();
-        let sink = DeadLettering::new(&Picky, Some(&store), "acme");
+        let sink = DeadLettering::new(&Picky, Some(&store), "acme", TargetStream::Events);
         let records = batch();
         let stats = sink.publish(&records, soon()).await.unwrap();
         assert_eq!(stats.dead_lettered, 1);
@@ -139,14 +147,14 @@ mod tests {
     #[tokio::test]
     async fn without_a_store_or_when_it_fails_the_publish_fails() {
         let records = batch();
-        let bare = DeadLettering::new(&Picky, None, "acme");
+        let bare = DeadLettering::new(&Picky, None, "acme", TargetStream::Events);
         assert!(matches!(
             bare.publish(&records, soon()).await,
             Err(SinkError::Refused { .. })
         ));
         let store = MemoryDeadLetters::new();
         store.fail_next_puts(1);
-        let sink = DeadLettering::new(&Picky, Some(&store), "acme");
+        let sink = DeadLettering::new(&Picky, Some(&store), "acme", TargetStream::Events);
         let err = sink.publish(&records, soon()).await.unwrap_err();
         assert!(err.to_string().contains("poison-1"), "{err}");
         assert!(store.letters().is_empty());

@@ -8,7 +8,8 @@
 //!   applied the request, requests that never get an answer);
 //! - [`keys`]: RSA and P-256 signing keys as JWKs and PEM;
 //! - [`logs`]: everything a test binary logs, to assert on what was (not) written;
-//! - [`schema`]: validation against the published TOTAL v1 JSON Schema.
+//! - [`schema`]: validation against the published TOTAL v1 JSON Schema;
+//! - [`ocsf_schema`]: validation against the OCSF 1.8.0 schema, compiled per class.
 //!
 //! The twins and fault decorators sit beside the port they stand in for, behind the same
 //! feature: `cursor::memory` (with scripted failures) and `cursor::conformance` (the contract
@@ -20,6 +21,7 @@ pub mod logs;
 #[cfg(feature = "testkit")]
 pub mod moto;
 #[cfg(feature = "testkit")]
+pub mod ocsf_schema;
 pub mod proxy;
 #[cfg(feature = "testkit")]
 pub mod rig;
