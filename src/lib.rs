@@ -5,14 +5,18 @@
 //! Imports point one way: entry points → actions → drain → ports.
 //!
 //! - Entry points: [`lambda`] (the Lambda handler, its EMF metrics and error diagnostics) and
-//!   [`cli`] (the local command); `main.rs` picks one. [`settings`]
+//!   [`cli`] (the local command, and `connectors` for a deployed fleet); `main.rs` picks one. [`settings`]
 //!   reads the environment, [`invocation`] parses what an invocation asks for, [`telemetry`]
 //!   sets up logging.
 //! - Actions: [`actions`] — [`actions::Connector::handle`] dispatches to one file per action
 //!   (`poll`, `backfill`, `test_connection`, `disable`, `resume`, `redrive`), with lease claim/release
 //!   (`lease.rs`), the per-connector Okta source cache (`sources.rs`) and the summary types.
 //! - Core: [`drain`] — the loop that fetches, formats, publishes and checkpoints pages; and
-//!   [`normalize`] — raw Okta events into TOTAL v1 events.
+//!   [`normalize`] — raw Okta events into TOTAL v1 events (subject choice, one builder per
+//!   section) and, in `normalize::ocsf`, into OCSF 1.8.0 records.
+//! - Fleet mode: [`fleet`] — per-connector AWS credentials (`fleet::scoped`, an assumed role
+//!   tagged with the connector id, serving the secret, cursor and dead-letter ports), the
+//!   scheduler port (EventBridge Scheduler; memory) and the `connectors` commands.
 //! - Ports, each a small trait with a real implementation and an in-memory twin:
 //!   [`okta::LogSource`] (HTTP client; `okta::memory`, built per connector by an
 //!   [`okta::SourceFactory`]), [`cursor::CursorStore`] (DynamoDB, file; memory),

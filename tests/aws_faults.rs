@@ -16,7 +16,7 @@ use okta_ingest::testkit::moto::{
     create_cursor_table, create_stream, put_secret, read_all_records, MotoServer,
 };
 use okta_ingest::testkit::proxy::{FaultProxy, ProxyFault};
-use okta_ingest::testkit::rig::{sim_config, ssws_secret, test_settings};
+use okta_ingest::testkit::rig::{lambda_settings, sim_config, ssws_secret};
 use okta_sim::{ClientRegistration, Fault, Simulator};
 use serde_json::{json, Value};
 
@@ -83,14 +83,7 @@ async fn stack_with(events: usize, options: Options) -> Stack {
         None => ssws_secret(&sim),
     };
     put_secret(&direct, "okta-ingest/acme", &secret).await;
-    let mut vars: HashMap<String, String> = [
-        ("CURSOR_TABLE", TABLE),
-        ("EVENT_STREAM", STREAM),
-        ("OKTA_ALLOW_INSECURE_LOOPBACK", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let mut vars = vec![("CURSOR_TABLE", TABLE), ("EVENT_STREAM", STREAM)];
     if options.dead_letters {
         s3_client(&direct)
             .create_bucket()
@@ -98,15 +91,14 @@ async fn stack_with(events: usize, options: Options) -> Stack {
             .send()
             .await
             .unwrap();
-        vars.insert("DEAD_LETTER_BUCKET".into(), BUCKET.into());
+        vars.push(("DEAD_LETTER_BUCKET", BUCKET));
     }
     if options.scoped {
-        vars.insert("CONNECTOR_ACCESS_ROLE_ARN".into(), ROLE.into());
+        vars.push(("CONNECTOR_ACCESS_ROLE_ARN", ROLE));
     }
     let proxy = FaultProxy::start(&moto.endpoint()).await;
     let through_proxy = direct.to_builder().endpoint_url(proxy.endpoint()).build();
-    let mut settings = Settings::from_vars(&vars).unwrap();
-    settings.run.okta = test_settings().okta;
+    let mut settings = lambda_settings(&vars);
     if let Some(margin) = options.safety_margin {
         settings.run.safety_margin = margin;
     }

@@ -7,18 +7,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use okta_ingest::actions::{Connector, Outcome};
+use okta_ingest::actions::{Connector, Outcome, Summary};
 use okta_ingest::cursor::live_key;
 use okta_ingest::cursor::memory::MemoryCursorStore;
+use okta_ingest::cursor::CursorStore;
 use okta_ingest::deadletter::s3::client as s3_client;
 use okta_ingest::deadletter::s3::S3DeadLetterStore;
 use okta_ingest::deadletter::{DeadLetterStore, TargetStream};
 use okta_ingest::invocation::{Action, ConnectorId, Invocation};
 use okta_ingest::okta::memory::{sign_in, MemoryLogSource, MemorySources};
+use okta_ingest::okta::SourceFactory;
 use okta_ingest::secrets::memory::MemorySecretSource;
+use okta_ingest::secrets::SecretSource;
 use okta_ingest::settings::RunSettings;
 use okta_ingest::sink::kinesis::faults::FaultyPutRecords;
 use okta_ingest::sink::kinesis::KinesisSink;
+use okta_ingest::sink::EventSink;
 use okta_ingest::testkit::moto::{self, MotoServer};
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -26,6 +30,38 @@ use tokio::time::Instant;
 const ID: &str = "acme";
 const STREAM: &str = "identity-events";
 const BUCKET: &str = "okta-ingest-dead-letters";
+
+/// The ids of a stream's records, in the order the shard holds them (TOTAL `event_id`, OCSF
+/// `metadata.uid`).
+async fn ids_in(config: &aws_config::SdkConfig, stream: &str) -> Vec<String> {
+    moto::read_all_records(config, stream)
+        .await
+        .into_iter()
+        .map(|r| {
+            let record: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
+            let id = record["event_id"]
+                .as_str()
+                .or(record["metadata"]["uid"].as_str());
+            id.unwrap().to_owned()
+        })
+        .collect()
+}
+
+async fn run<S, C, K, F>(connector: &Connector<S, C, K, F>, action: Action) -> Summary
+where
+    S: SecretSource,
+    C: CursorStore,
+    K: EventSink,
+    F: SourceFactory,
+{
+    let invocation = Invocation {
+        connector_id: ConnectorId::parse(ID).unwrap(),
+        action,
+    };
+    connector
+        .handle(&invocation, Instant::now() + Duration::from_secs(30))
+        .await
+}
 
 #[tokio::test]
 async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
@@ -60,13 +96,7 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
     )
     .with_dead_letters(dead_letters.clone());
 
-    let invocation = Invocation {
-        connector_id: ConnectorId::parse(ID).unwrap(),
-        action: Action::Poll,
-    };
-    let summary = connector
-        .handle(&invocation, Instant::now() + Duration::from_secs(30))
-        .await;
+    let summary = run(&connector, Action::Poll).await;
     assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
     let drain = summary.drain.as_ref().unwrap();
     assert_eq!((drain.published, drain.dead_lettered), (2, 1), "{drain:?}");
@@ -74,14 +104,7 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
     let item = store.snapshot(&live_key(ID)).unwrap();
     assert!(item.cursor.is_some(), "the cursor moved past the page");
 
-    let stream: Vec<String> = moto::read_all_records(&config, STREAM)
-        .await
-        .into_iter()
-        .map(|r| {
-            let event: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
-            event["event_id"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let stream = ids_in(&config, STREAM).await;
     assert_eq!(stream, ["e0", "e2"], "the others, in order");
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -107,13 +130,7 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
     );
 
     // Still too large: redrive leaves it where it is.
-    let redrive = Invocation {
-        connector_id: ConnectorId::parse(ID).unwrap(),
-        action: Action::Redrive,
-    };
-    let summary = connector
-        .handle(&redrive, Instant::now() + Duration::from_secs(30))
-        .await;
+    let summary = run(&connector, Action::Redrive).await;
     assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
     assert!(
         summary
@@ -159,22 +176,10 @@ async fn redrive_republishes_a_dead_lettered_event_and_forgets_it() {
         RunSettings::default(),
     )
     .with_dead_letters(dead_letters.clone());
-    let run = |action| {
-        let invocation = Invocation {
-            connector_id: ConnectorId::parse(ID).unwrap(),
-            action,
-        };
-        let connector = &connector;
-        async move {
-            connector
-                .handle(&invocation, Instant::now() + Duration::from_secs(30))
-                .await
-        }
-    };
 
-    let poll = run(Action::Poll).await;
+    let poll = run(&connector, Action::Poll).await;
     assert_eq!(poll.drain.as_ref().unwrap().dead_lettered, 1, "{poll:?}");
-    let redrive = run(Action::Redrive).await;
+    let redrive = run(&connector, Action::Redrive).await;
     assert_eq!(redrive.outcome, Outcome::Ok, "{redrive:?}");
     assert!(
         redrive
@@ -185,14 +190,7 @@ async fn redrive_republishes_a_dead_lettered_event_and_forgets_it() {
         "{redrive:?}"
     );
 
-    let stream: Vec<String> = moto::read_all_records(&config, STREAM)
-        .await
-        .into_iter()
-        .map(|r| {
-            let event: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
-            event["event_id"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let stream = ids_in(&config, STREAM).await;
     assert_eq!(stream, ["e0", "e2", "e1"], "each once, the redriven last");
     let deadline = Instant::now() + Duration::from_secs(10);
     assert!(dead_letters
@@ -234,45 +232,16 @@ async fn an_event_refused_by_the_ocsf_stream_is_kept_for_it_and_redriven_there_o
     )
     .with_ocsf_sink(KinesisSink::with_api(ocsf_api, OCSF_STREAM.into()))
     .with_dead_letters(dead_letters.clone());
-    let run = |action| {
-        let invocation = Invocation {
-            connector_id: ConnectorId::parse(ID).unwrap(),
-            action,
-        };
-        let connector = &connector;
-        async move {
-            connector
-                .handle(&invocation, Instant::now() + Duration::from_secs(30))
-                .await
-        }
-    };
-    let ids = |stream: &'static str| {
-        let config = &config;
-        async move {
-            moto::read_all_records(config, stream)
-                .await
-                .into_iter()
-                .map(|r| {
-                    let record: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
-                    let id = record["event_id"]
-                        .as_str()
-                        .or(record["metadata"]["uid"].as_str());
-                    id.unwrap().to_owned()
-                })
-                .collect::<Vec<_>>()
-        }
-    };
-
-    let poll = run(Action::Poll).await;
+    let poll = run(&connector, Action::Poll).await;
     assert_eq!(poll.outcome, Outcome::Ok, "{poll:?}");
-    assert_eq!(ids(STREAM).await, ["e0", "e1", "e2"]);
-    assert_eq!(ids(OCSF_STREAM).await, ["e0", "e2"]);
+    assert_eq!(ids_in(&config, STREAM).await, ["e0", "e1", "e2"]);
+    assert_eq!(ids_in(&config, OCSF_STREAM).await, ["e0", "e2"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     let kept = |stream| dead_letters.list(ID, stream, deadline);
     assert!(kept(TargetStream::Events).await.unwrap().is_empty());
     assert_eq!(kept(TargetStream::Ocsf).await.unwrap(), ["e1"]);
 
-    let redrive = run(Action::Redrive).await;
+    let redrive = run(&connector, Action::Redrive).await;
     assert!(
         redrive
             .message
@@ -282,10 +251,14 @@ async fn an_event_refused_by_the_ocsf_stream_is_kept_for_it_and_redriven_there_o
         "{redrive:?}"
     );
     assert_eq!(
-        ids(OCSF_STREAM).await,
+        ids_in(&config, OCSF_STREAM).await,
         ["e0", "e2", "e1"],
         "back where it was refused"
     );
-    assert_eq!(ids(STREAM).await, ["e0", "e1", "e2"], "nothing sent twice");
+    assert_eq!(
+        ids_in(&config, STREAM).await,
+        ["e0", "e1", "e2"],
+        "nothing sent twice"
+    );
     assert!(kept(TargetStream::Ocsf).await.unwrap().is_empty());
 }

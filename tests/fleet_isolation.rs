@@ -15,7 +15,7 @@ use okta_ingest::settings::Settings;
 use okta_ingest::testkit::moto::{
     create_cursor_table, create_stream, read_all_records, MotoServer,
 };
-use okta_ingest::testkit::rig::test_settings;
+use okta_ingest::testkit::rig::lambda_settings;
 use okta_sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
@@ -69,20 +69,11 @@ async fn tagged_secret(aws: &aws_config::SdkConfig, org: &Org) {
 }
 
 fn settings(role: Option<&str>) -> Settings {
-    let mut vars: HashMap<String, String> = [
-        ("CURSOR_TABLE", TABLE),
-        ("EVENT_STREAM", STREAM),
-        ("OKTA_ALLOW_INSECURE_LOOPBACK", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let mut vars = vec![("CURSOR_TABLE", TABLE), ("EVENT_STREAM", STREAM)];
     if let Some(role) = role {
-        vars.insert("CONNECTOR_ACCESS_ROLE_ARN".into(), role.into());
+        vars.push(("CONNECTOR_ACCESS_ROLE_ARN", role));
     }
-    let mut settings = Settings::from_vars(&vars).unwrap();
-    settings.run.okta = test_settings().okta;
-    settings
+    lambda_settings(&vars)
 }
 
 fn poll(id: &str) -> LambdaEvent<Value> {

@@ -11,7 +11,7 @@ use okta_ingest::settings::Settings;
 use okta_ingest::testkit::moto::{
     create_cursor_table, create_stream, put_secret, read_all_records, MotoServer,
 };
-use okta_ingest::testkit::rig::{sim_config, ssws_secret, test_settings};
+use okta_ingest::testkit::rig::{lambda_settings, sim_config, ssws_secret};
 use okta_ingest::testkit::schema::assert_valid_total_event;
 use okta_sim::Simulator;
 use serde_json::{json, Value};
@@ -34,17 +34,11 @@ async fn stack(events: usize) -> Stack {
     create_stream(&aws, STREAM, 2).await;
     let sim = Simulator::start(sim_config(events, 21)).await.unwrap();
     put_secret(&aws, "okta-ingest/acme", &ssws_secret(&sim)).await;
-    let vars: HashMap<String, String> = [
+    let settings = lambda_settings(&[
         ("CURSOR_TABLE", TABLE),
         ("EVENT_STREAM", STREAM),
         ("DEFAULT_CONNECTOR_ID", "acme"),
-        ("OKTA_ALLOW_INSECURE_LOOPBACK", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let mut settings = Settings::from_vars(&vars).unwrap();
-    settings.run.okta = test_settings().okta;
+    ]);
     let connector = connector(&settings, &aws);
     Stack {
         _moto: moto,

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::fleet::commands::{table, Deployment, Fleet};
+use crate::fleet::commands::{Deployment, Fleet, FleetError};
 use crate::fleet::eventbridge::EventBridgeScheduler;
+use crate::fleet::view::table;
 use crate::settings::RunSettings;
 
 #[derive(Args)]
@@ -142,16 +143,19 @@ pub async fn run(args: ConnectorsArgs) -> ExitCode {
             println!("{output}");
             ExitCode::SUCCESS
         }
-        Err(message) => {
-            eprintln!("okta-ingest connectors: {message}");
-            ExitCode::FAILURE
+        Err(err) => {
+            eprintln!("okta-ingest connectors: {err}");
+            ExitCode::from(err.exit_code())
         }
     }
 }
 
-async fn execute(args: ConnectorsArgs) -> Result<String, String> {
+async fn execute(args: ConnectorsArgs) -> Result<String, FleetError> {
     let for_add = matches!(args.command, ConnectorsCommand::Add { .. });
-    let deployment = args.deployment.resolve(for_add)?;
+    let deployment = args
+        .deployment
+        .resolve(for_add)
+        .map_err(FleetError::Deployment)?;
     // Every call of the command is bounded: a stalled service fails it instead of hanging it.
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(crate::aws::call_timeouts())
@@ -174,8 +178,9 @@ async fn execute(args: ConnectorsArgs) -> Result<String, String> {
             schedule,
             backfill_days,
         } => {
-            let text = std::fs::read_to_string(&config)
-                .map_err(|e| format!("cannot read --config {}: {e}", config.display()))?;
+            let text = std::fs::read_to_string(&config).map_err(|e| {
+                FleetError::Input(format!("cannot read --config {}: {e}", config.display()))
+            })?;
             fleet.add(&id, &text, &schedule, backfill_days).await
         }
         ConnectorsCommand::List { json: as_json } => {

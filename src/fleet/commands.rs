@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -13,9 +12,52 @@ use crate::cursor::dynamodb::DynamoCursorStore;
 use crate::cursor::{backfill_key, live_key, CursorItem, CursorStore, Pause, PausedBy};
 use crate::fleet::scheduler::{flexible_window_minutes, validate_expression, Schedule, Scheduler};
 use crate::fleet::secrets_admin::{SecretInfo, SecretsAdmin};
+use crate::fleet::view::{view, BackfillView, ConnectorView};
 use crate::invocation::ConnectorId;
 use crate::okta::{LogSource, OktaSources, SourceFactory};
 use crate::settings::RunSettings;
+
+/// Why a `connectors` command failed. Input, deployment and connection failures change nothing;
+/// an AWS failure part way says what was already done.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// An argument or the connector document is wrong.
+    #[error("{0}")]
+    Input(String),
+    /// The id names no connector of this deployment.
+    #[error("unknown connector {id}: no schedule in group {group} and no secret {secret}; `okta-ingest connectors list` shows the connectors")]
+    UnknownConnector {
+        id: String,
+        group: String,
+        secret: String,
+    },
+    /// The deployment's resources are missing or not usable.
+    #[error("{0}")]
+    Deployment(String),
+    /// Okta refused the credentials (or could not be reached) in the test connection.
+    #[error("test connection failed, nothing was created: {0}")]
+    ConnectionFailed(String),
+    /// An AWS call failed.
+    #[error("{0}")]
+    Aws(String),
+}
+
+impl FleetError {
+    fn aws(err: impl std::fmt::Display) -> FleetError {
+        FleetError::Aws(err.to_string())
+    }
+
+    /// The process exit code: 2 for what the operator must correct, 1 for a failed call.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            FleetError::Input(_)
+            | FleetError::UnknownConnector { .. }
+            | FleetError::Deployment(_)
+            | FleetError::ConnectionFailed(_) => 2,
+            FleetError::Aws(_) => 1,
+        }
+    }
+}
 
 /// Budget of the test connection `add` runs before creating anything.
 const TEST_CONNECTION_BUDGET: Duration = Duration::from_secs(60);
@@ -33,41 +75,6 @@ pub struct Deployment {
     pub scheduler_role_arn: String,
     /// KMS key new secrets are encrypted with; `None`: Secrets Manager's default key.
     pub secret_kms_key_id: Option<String>,
-}
-
-/// One connector as `list` and `show` report it.
-#[derive(Debug, Serialize)]
-pub struct ConnectorView {
-    pub id: String,
-    pub org: Option<String>,
-    pub auth: Option<String>,
-    /// `active`, `paused` (by itself), `disabled` (by an operator), `unscheduled` or `no secret`.
-    pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub schedule: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_success_at: Option<OffsetDateTime>,
-    /// Now minus the newest delivered event's `published`.
-    pub lag_seconds: Option<i64>,
-    pub consecutive_failures: u32,
-    pub events_delivered: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backfill: Option<BackfillView>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct BackfillView {
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub window_start: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub window_end: Option<OffsetDateTime>,
-    pub events_delivered: u64,
-    pub paused: bool,
 }
 
 pub struct Fleet<S> {
@@ -110,21 +117,22 @@ impl<S: Scheduler> Fleet<S> {
         config_text: &str,
         expression: &str,
         backfill_days: Option<u32>,
-    ) -> Result<String, String> {
+    ) -> Result<String, FleetError> {
         let id = parse_id(id)?;
-        validate_expression(expression)?;
+        validate_expression(expression).map_err(FleetError::Input)?;
         if let Some(days) = backfill_days {
             if !(1..=90).contains(&days) {
-                return Err(format!(
+                return Err(FleetError::Input(format!(
                     "--backfill-days must be between 1 and 90 (Okta keeps 90 days), got {days}"
-                ));
+                )));
             }
         }
         let options = ValidationOptions {
             allow_insecure_loopback: self.run.allow_insecure_loopback,
         };
-        let config = ConnectorConfig::from_json(config_text, options)
-            .map_err(|e| format!("the connector configuration is not valid: {e}"))?;
+        let config = ConnectorConfig::from_json(config_text, options).map_err(|e| {
+            FleetError::Input(format!("the connector configuration is not valid: {e}"))
+        })?;
         self.check_deployment().await?;
         let connection = self.test_connection(&config).await?;
 
@@ -139,15 +147,15 @@ impl<S: Scheduler> Fleet<S> {
             .secrets
             .put(id.as_str(), config_text, &org, auth)
             .await
-            .map_err(|e| format!("writing the connector secret failed: {e}"))?;
+            .map_err(|e| FleetError::Aws(format!("writing the connector secret failed: {e}")))?;
         self.scheduler
             .put(&self.poll_schedule(&id, expression, true))
             .await
             .map_err(|e| {
-                format!(
+                FleetError::Aws(format!(
                     "the secret {} was written, but the schedule was not: {e}; run the same add again",
                     self.secrets.secret_id(id.as_str())
-                )
+                ))
             })?;
         let mut lines = vec![format!(
             "connector {id} {}: org {org} ({auth}), secret {}, schedule {expression} in {} ({connection})",
@@ -160,7 +168,9 @@ impl<S: Scheduler> Fleet<S> {
                 .put(&self.backfill_schedule(&id, days))
                 .await
                 .map_err(|e| {
-                    format!("the connector was added, but its backfill was not scheduled: {e}")
+                    FleetError::Aws(format!(
+                        "the connector was added, but its backfill was not scheduled: {e}"
+                    ))
                 })?;
             lines.push(format!(
                 "backfill of the last {days} days requested; it runs within two minutes and continues with each poll"
@@ -174,23 +184,23 @@ impl<S: Scheduler> Fleet<S> {
         Ok(lines.join("\n"))
     }
 
-    pub async fn list(&self) -> Result<Vec<ConnectorView>, String> {
+    pub async fn list(&self) -> Result<Vec<ConnectorView>, FleetError> {
         let scheduled: Vec<String> = self
             .scheduler
             .list()
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(FleetError::aws)?
             .into_iter()
             .filter(|name| !name.contains('.'))
             .collect();
-        let secrets = self.secrets.list().await.map_err(|e| e.to_string())?;
+        let secrets = self.secrets.list().await.map_err(FleetError::aws)?;
         let mut ids: Vec<String> = scheduled.clone();
         ids.extend(secrets.keys().filter(|id| !scheduled.contains(id)).cloned());
         ids.sort();
         let mut views = Vec::with_capacity(ids.len());
         for id in ids {
             let schedule = if scheduled.contains(&id) {
-                self.scheduler.get(&id).await.map_err(|e| e.to_string())?
+                self.scheduler.get(&id).await.map_err(FleetError::aws)?
             } else {
                 None
             };
@@ -206,7 +216,7 @@ impl<S: Scheduler> Fleet<S> {
         Ok(views)
     }
 
-    pub async fn show(&self, id: &str) -> Result<ConnectorView, String> {
+    pub async fn show(&self, id: &str) -> Result<ConnectorView, FleetError> {
         let id = parse_id(id)?;
         let (schedule, secret) = self.known(&id).await?;
         let item = self.load(id.as_str()).await?;
@@ -221,7 +231,7 @@ impl<S: Scheduler> Fleet<S> {
             .store
             .load(&backfill_key(id.as_str()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         view.backfill = backfill.map(|b| BackfillView {
             window_start: b.window.map(|w| w.start),
             window_end: b.window.map(|w| w.end),
@@ -232,7 +242,7 @@ impl<S: Scheduler> Fleet<S> {
     }
 
     /// Pauses the connector (polls stop at their next claim) and disables its schedule.
-    pub async fn disable(&self, id: &str, reason: Option<&str>) -> Result<String, String> {
+    pub async fn disable(&self, id: &str, reason: Option<&str>) -> Result<String, FleetError> {
         let id = parse_id(id)?;
         let (schedule, _) = self.known(&id).await?;
         let reason = reason.unwrap_or("disabled by an operator").to_string();
@@ -245,13 +255,13 @@ impl<S: Scheduler> Fleet<S> {
         self.store
             .set_pause(&live_key(id.as_str()), Some(pause), now)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         if let Some(mut schedule) = schedule {
             schedule.enabled = false;
             self.scheduler
                 .put(&schedule)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(FleetError::aws)?;
         }
         Ok(format!(
             "connector {id} disabled ({reason}); its cursor is kept"
@@ -259,29 +269,29 @@ impl<S: Scheduler> Fleet<S> {
     }
 
     /// Clears any pause (operator's or the connector's own, and its backfill's) and enables the schedule.
-    pub async fn resume(&self, id: &str) -> Result<String, String> {
+    pub async fn resume(&self, id: &str) -> Result<String, FleetError> {
         let id = parse_id(id)?;
         let (schedule, _) = self.known(&id).await?;
         let now = OffsetDateTime::now_utc();
         self.store
             .set_pause(&live_key(id.as_str()), None, now)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         let backfill = self
             .store
             .load(&backfill_key(id.as_str()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         if backfill.is_some_and(|b| b.paused.is_some() || b.consecutive_failures > 0) {
             self.store
                 .set_pause(&backfill_key(id.as_str()), None, now)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(FleetError::aws)?;
         }
         match schedule {
             Some(mut schedule) => {
                 schedule.enabled = true;
-                self.scheduler.put(&schedule).await.map_err(|e| e.to_string())?;
+                self.scheduler.put(&schedule).await.map_err(FleetError::aws)?;
                 Ok(format!("connector {id} resumed; the next poll continues from its cursor"))
             }
             None => Ok(format!(
@@ -291,21 +301,21 @@ impl<S: Scheduler> Fleet<S> {
     }
 
     /// Deletes the schedules, schedules the secret's deletion and (unless kept) deletes the cursor items.
-    pub async fn remove(&self, id: &str, keep_cursor: bool) -> Result<String, String> {
+    pub async fn remove(&self, id: &str, keep_cursor: bool) -> Result<String, FleetError> {
         let id = parse_id(id)?;
         self.known(&id).await?;
         self.scheduler
             .delete(id.as_str())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         self.scheduler
             .delete(&format!("{id}{BACKFILL_SUFFIX}"))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         self.secrets
             .schedule_deletion(id.as_str())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         let mut message = format!(
             "connector {id} removed: schedule deleted, secret {} scheduled for deletion ({} days to restore)",
             self.secrets.secret_id(id.as_str()),
@@ -325,10 +335,10 @@ impl<S: Scheduler> Fleet<S> {
                     .send()
                     .await
                     .map_err(|e| {
-                        format!(
+                        FleetError::Aws(format!(
                             "deleting cursor item {key} failed: {}",
                             aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                        )
+                        ))
                     })?;
             }
             message.push_str("; cursor items deleted");
@@ -340,47 +350,47 @@ impl<S: Scheduler> Fleet<S> {
     async fn known(
         &self,
         id: &ConnectorId,
-    ) -> Result<(Option<Schedule>, Option<SecretInfo>), String> {
+    ) -> Result<(Option<Schedule>, Option<SecretInfo>), FleetError> {
         let schedule = self
             .scheduler
             .get(id.as_str())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::aws)?;
         let secret = self
             .secrets
             .describe(id.as_str())
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(FleetError::aws)?
             .filter(|s| !s.deleted);
         if schedule.is_none() && secret.is_none() {
-            return Err(format!(
-                "unknown connector {id}: no schedule in group {} and no secret {}; `okta-ingest connectors list` shows the connectors",
-                self.scheduler.group(),
-                self.secrets.secret_id(id.as_str())
-            ));
+            return Err(FleetError::UnknownConnector {
+                id: id.to_string(),
+                group: self.scheduler.group().to_string(),
+                secret: self.secrets.secret_id(id.as_str()),
+            });
         }
         Ok((schedule, secret))
     }
 
-    async fn load(&self, id: &str) -> Result<Option<CursorItem>, String> {
-        self.store.load(id).await.map_err(|e| e.to_string())
+    async fn load(&self, id: &str) -> Result<Option<CursorItem>, FleetError> {
+        self.store.load(id).await.map_err(FleetError::aws)
     }
 
     /// The deployment's resources exist (nothing is created before this holds).
-    async fn check_deployment(&self) -> Result<(), String> {
+    async fn check_deployment(&self) -> Result<(), FleetError> {
         let d = &self.deployment;
-        self.scheduler.check().await.map_err(|e| e.to_string())?;
+        self.scheduler.check().await.map_err(FleetError::aws)?;
         self.dynamodb
             .describe_table()
             .table_name(&d.cursor_table)
             .send()
             .await
             .map_err(|e| {
-                format!(
+                FleetError::Deployment(format!(
                     "cursor table {} is not usable (CURSOR_TABLE): {}",
                     d.cursor_table,
                     aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                )
+                ))
             })?;
         self.kinesis
             .describe_stream_summary()
@@ -388,32 +398,30 @@ impl<S: Scheduler> Fleet<S> {
             .send()
             .await
             .map_err(|e| {
-                format!(
+                FleetError::Deployment(format!(
                     "event stream {} is not usable (EVENT_STREAM): {}",
                     d.event_stream,
                     aws_sdk_kinesis::error::DisplayErrorContext(&e)
-                )
+                ))
             })?;
         if !(d.function_arn.starts_with("arn:") && d.function_arn.contains(":function:")) {
-            return Err(format!(
+            return Err(FleetError::Deployment(format!(
                 "FUNCTION_ARN {:?} is not a Lambda function ARN (the stack output ExportFunctionArn)",
                 d.function_arn
-            ));
+            )));
         }
         if !(d.scheduler_role_arn.starts_with("arn:") && d.scheduler_role_arn.contains(":role/")) {
-            return Err(format!(
+            return Err(FleetError::Deployment(format!(
                 "SCHEDULER_ROLE_ARN {:?} is not an IAM role ARN (the stack output ExportSchedulerRoleArn)",
                 d.scheduler_role_arn
-            ));
+            )));
         }
         Ok(())
     }
 
     /// Runs the connector's own test connection on the document, touching no AWS resource.
-    async fn test_connection(&self, config: &ConnectorConfig) -> Result<String, String> {
-        let refused = |err: &dyn std::fmt::Display| {
-            format!("test connection failed, nothing was created: {err}")
-        };
+    async fn test_connection(&self, config: &ConnectorConfig) -> Result<String, FleetError> {
+        let refused = |err: &dyn std::fmt::Display| FleetError::ConnectionFailed(err.to_string());
         let source = OktaSources
             .source(&config.org_url, &config.auth, &self.run.okta)
             .map_err(|e| refused(&e))?;
@@ -468,177 +476,13 @@ impl<S: Scheduler> Fleet<S> {
     }
 }
 
-fn parse_id(id: &str) -> Result<ConnectorId, String> {
-    ConnectorId::parse(id).map_err(|e| e.to_string())
+fn parse_id(id: &str) -> Result<ConnectorId, FleetError> {
+    ConnectorId::parse(id).map_err(|e| FleetError::Input(e.to_string()))
 }
 
 fn auth_mode(config: &ConnectorConfig) -> &'static str {
     match config.auth {
         crate::okta::Credentials::Ssws { .. } => "ssws",
         _ => "oauth",
-    }
-}
-
-fn view(
-    id: &str,
-    schedule: Option<&Schedule>,
-    secret: Option<&SecretInfo>,
-    item: Option<&CursorItem>,
-    detailed: bool,
-) -> ConnectorView {
-    let pause = item.and_then(|i| i.paused.as_ref());
-    let (state, reason) = match (schedule, pause, secret) {
-        (_, Some(p), _) if p.by == PausedBy::Operator => ("disabled", Some(p.reason.clone())),
-        (_, Some(p), _) => ("paused", Some(p.reason.clone())),
-        (Some(s), None, _) if !s.enabled => ("disabled", Some("schedule disabled".to_string())),
-        (None, None, _) => ("unscheduled", None),
-        (Some(_), None, None) => ("no secret", None),
-        (Some(_), None, Some(_)) => ("active", None),
-    };
-    let now = OffsetDateTime::now_utc();
-    ConnectorView {
-        id: id.to_string(),
-        org: secret.and_then(|s| s.org.clone()),
-        auth: secret.and_then(|s| s.auth.clone()),
-        state,
-        reason,
-        schedule: schedule.map(|s| s.expression.clone()),
-        last_success_at: item.and_then(|i| i.last_success_at),
-        lag_seconds: item
-            .and_then(|i| i.newest_published)
-            .map(|newest| (now - newest).whole_seconds().max(0)),
-        consecutive_failures: item.map_or(0, |i| i.consecutive_failures),
-        events_delivered: item.map_or(0, |i| i.delivered_total),
-        last_error: item.and_then(|i| i.last_error.clone()).filter(|_| detailed),
-        secret: secret.filter(|_| detailed).map(|s| s.name.clone()),
-        backfill: None,
-    }
-}
-
-/// The readable table of `connectors list`.
-pub fn table(views: &[ConnectorView]) -> String {
-    let header = [
-        "ID",
-        "ORG",
-        "AUTH",
-        "STATE",
-        "LAST SUCCESS",
-        "LAG",
-        "FAILURES",
-        "DELIVERED",
-    ];
-    let rows: Vec<[String; 8]> = views
-        .iter()
-        .map(|v| {
-            [
-                v.id.clone(),
-                v.org.clone().unwrap_or_else(|| "-".into()),
-                v.auth.clone().unwrap_or_else(|| "-".into()),
-                match &v.reason {
-                    Some(reason) => format!("{}: {reason}", v.state),
-                    None => v.state.to_string(),
-                },
-                v.last_success_at
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .unwrap_or_else(|| "never".into()),
-                v.lag_seconds.map_or_else(|| "-".into(), human_duration),
-                v.consecutive_failures.to_string(),
-                v.events_delivered.to_string(),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    let mut out = vec![line(header.to_vec())];
-    out.extend(
-        rows.iter()
-            .map(|row| line(row.iter().map(String::as_str).collect())),
-    );
-    if views.is_empty() {
-        out.push("(no connectors: add one with `okta-ingest connectors add <id> --config connector.json`)".into());
-    }
-    out.join("\n")
-}
-
-fn human_duration(seconds: i64) -> String {
-    match seconds {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_at_a_glance() {
-        assert_eq!(human_duration(42), "42s");
-        assert_eq!(human_duration(600), "10m");
-        assert_eq!(human_duration(3 * 3600), "3h");
-        assert_eq!(human_duration(5 * 86_400), "5d");
-    }
-
-    #[test]
-    fn state_says_who_paused_and_why() {
-        let schedule = Schedule {
-            name: "acme".into(),
-            expression: "rate(1 minute)".into(),
-            input: String::new(),
-            target_arn: String::new(),
-            role_arn: String::new(),
-            flexible_window_minutes: Some(1),
-            enabled: true,
-            delete_after_completion: false,
-        };
-        let secret = SecretInfo::default();
-        let mut item = CursorItem::default();
-        assert_eq!(
-            view("a", Some(&schedule), Some(&secret), Some(&item), false).state,
-            "active"
-        );
-        item.paused = Some(Pause {
-            reason: "401 from Okta".into(),
-            by: PausedBy::Connector,
-            at: OffsetDateTime::now_utc(),
-        });
-        let paused = view("a", Some(&schedule), Some(&secret), Some(&item), false);
-        assert_eq!(
-            (paused.state, paused.reason.as_deref()),
-            ("paused", Some("401 from Okta"))
-        );
-        item.paused.as_mut().unwrap().by = PausedBy::Operator;
-        assert_eq!(
-            view("a", Some(&schedule), Some(&secret), Some(&item), false).state,
-            "disabled"
-        );
-        assert_eq!(
-            view("a", None, Some(&secret), None, false).state,
-            "unscheduled"
-        );
-        assert_eq!(
-            view("a", Some(&schedule), None, None, false).state,
-            "no secret"
-        );
-        let text = table(&[paused]);
-        assert!(text.lines().next().unwrap().starts_with("ID"));
-        assert!(text.contains("paused: 401 from Okta"), "{text}");
     }
 }

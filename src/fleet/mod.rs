@@ -8,3 +8,4 @@ pub mod eventbridge;
 pub mod scheduler;
 pub mod scoped;
 pub mod secrets_admin;
+pub mod view;

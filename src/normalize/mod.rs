@@ -5,19 +5,23 @@ pub mod debug_data;
 pub mod event;
 pub mod ocsf;
 pub mod outputs;
+mod sections;
+mod subject;
+#[cfg(test)]
+mod tests;
 mod timestamp;
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::okta::model::{self, LogEvent, Text};
-use crate::sink::limits::{MAX_PARTITION_KEY_BYTES, MAX_RECORD_DATA_BYTES};
-use catalog::{Catalog, CatalogEntry, Classification, SubjectRule};
-use event::{OutcomeResult, Severity, SubjectSource, TotalEvent, SCHEMA_VERSION};
+use crate::okta::model::LogEvent;
+use crate::sink::limits::MAX_RECORD_DATA_BYTES;
+use catalog::{Catalog, CatalogEntry, Classification};
+use event::{OutcomeResult, TotalEvent, SCHEMA_VERSION};
+use sections::{geo, outcome_result, party, risk, severity, target, text, zone};
+pub use subject::partition_key;
 
 /// Which event types are published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -235,66 +239,6 @@ struct BuildInput<'a> {
     raw: Option<Cow<'a, RawValue>>,
 }
 
-/// Okta's `id` for a User it could not resolve, e.g. a sign-in with a username that does not exist.
-const UNRESOLVED_USER_ID: &str = "unknown";
-
-/// Non-catalog event types where an admin or Okta acts on a user: the user target is the subject.
-const USER_DIRECTED_PREFIXES: [&str; 6] = [
-    "user.account.",
-    "user.lifecycle.",
-    "user.mfa.factor.",
-    "application.user_membership.",
-    "group.user_membership.",
-    "user.session.clear",
-];
-
-/// The subject's Okta user id. Unresolved users are keyed by their typed login instead, so a
-/// password spray spreads over shards (and baselines) rather than piling onto one "unknown" key.
-/// Keys over the Kinesis limit become `sha256:<hex>`: deterministic, so ordering still holds.
-pub fn partition_key(subject: &event::Party<'_>, subject_resolved: bool) -> String {
-    let key = if subject_resolved {
-        subject.id.as_deref().unwrap_or_default().to_owned()
-    } else {
-        match subject.login.as_deref().map(str::trim) {
-            Some(login) if !login.is_empty() => {
-                format!("{UNRESOLVED_USER_ID}:{}", login.to_lowercase())
-            }
-            _ => UNRESOLVED_USER_ID.to_owned(),
-        }
-    };
-    if key.len() <= MAX_PARTITION_KEY_BYTES {
-        return key;
-    }
-    cap_partition_key(key)
-}
-
-/// `sha256:<hex>` of a key over the Kinesis limit.
-fn cap_partition_key(key: String) -> String {
-    let mut short = String::with_capacity(7 + 64);
-    short.push_str("sha256:");
-    for byte in Sha256::digest(key.as_bytes()) {
-        // Writing to a String cannot fail.
-        let _ = write!(short, "{byte:02x}");
-    }
-    short
-}
-
-/// The subject rule of a type outside the catalog (used under the `all` policy).
-fn uncatalogued_rule(event_type: &str) -> SubjectRule {
-    if USER_DIRECTED_PREFIXES
-        .iter()
-        .any(|prefix| event_type.starts_with(prefix))
-    {
-        SubjectRule::Target
-    } else {
-        SubjectRule::Actor
-    }
-}
-
-fn text(value: Option<Text<'_>>) -> Option<Cow<'_, str>> {
-    value.map(Text::into_cow).filter(|s| !s.trim().is_empty())
-}
-
 /// Maps a validated LogEvent onto v1; `None` when no User can be found.
 fn build<'a>(
     log: LogEvent<'a>,
@@ -302,29 +246,14 @@ fn build<'a>(
     entry: Option<&'static CatalogEntry>,
     input: BuildInput<'a>,
 ) -> Option<TotalEvent<'a>> {
-    let rule = entry.map_or_else(|| uncatalogued_rule(&input.event_type), |e| e.subject);
+    let rule = entry.map_or_else(
+        || subject::uncatalogued_rule(&input.event_type),
+        |e| e.subject,
+    );
     let actor = log.actor.unwrap_or_default();
     let targets = log.target.unwrap_or_default();
-    let first_user_target = targets.iter().find(|t| t.is_user());
-    let (subject, subject_source) = match (rule, actor.is_user(), first_user_target) {
-        (SubjectRule::Actor, true, _) | (SubjectRule::Target, true, None) => {
-            (party(&actor), SubjectSource::Actor)
-        }
-        (_, _, Some(target)) => (party(target), SubjectSource::Target),
-        (_, false, None) => return None,
-    };
-    let subject_resolved = !subject
-        .id
-        .as_deref()
-        .is_some_and(|id| id.trim().eq_ignore_ascii_case(UNRESOLVED_USER_ID));
-    let application = targets
-        .iter()
-        .find(|t| t.kind.as_ref().is_some_and(|k| k.0 == "AppInstance"))
-        .map(|app| event::Application {
-            id: text(app.id.clone()),
-            name: text(app.alternate_id.clone()),
-            display_name: text(app.display_name.clone()),
-        });
+    let subject = subject::choose(rule, &actor, &targets)?;
+    let application = sections::application(&targets);
     let auth = log.authentication_context.unwrap_or_default();
     let debug = log
         .debug_context
@@ -367,9 +296,9 @@ fn build<'a>(
             reason: text(outcome.reason),
         },
         actor: party(&actor),
-        subject,
-        subject_source,
-        subject_resolved,
+        subject: subject.party,
+        subject_source: subject.source,
+        subject_resolved: subject.resolved,
         targets: targets.into_iter().map(target).collect(),
         application,
         session: event::Session {
@@ -392,18 +321,7 @@ fn build<'a>(
         geo: geo(client.geographical_context.unwrap_or_default()),
         client: event::Client {
             ip: text(client.ip_address),
-            ip_chain: log
-                .request
-                .and_then(|r| r.ip_chain)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|hop| event::IpHop {
-                    ip: text(hop.ip),
-                    version: text(hop.version),
-                    source: text(hop.source),
-                    geo: geo(hop.geographical_context.unwrap_or_default()),
-                })
-                .collect(),
+            ip_chain: sections::ip_chain(log.request),
             user_agent: text(user_agent.raw_user_agent),
             os: text(user_agent.os),
             browser: text(user_agent.browser),
@@ -411,21 +329,8 @@ fn build<'a>(
             zone: zone(text(client.zone)),
             client_id: text(client.id),
         },
-        device: log.device.map(|d| event::Device {
-            id: text(d.id),
-            name: text(d.name),
-            os_platform: text(d.os_platform),
-            os_version: text(d.os_version),
-            managed: d.managed.and_then(|f| f.0),
-            registered: d.registered.and_then(|f| f.0),
-        }),
-        network: event::Network {
-            asn: security.as_number.and_then(|n| n.0),
-            as_org: text(security.as_org),
-            isp: text(security.isp),
-            domain: text(security.domain),
-            is_proxy: security.is_proxy.and_then(|f| f.0),
-        },
+        device: log.device.map(sections::device),
+        network: sections::network(security),
         risk: risk(
             text(debug.risk),
             text(debug.behaviors),
@@ -433,414 +338,4 @@ fn build<'a>(
         ),
         raw: input.raw,
     })
-}
-
-fn party<'a>(principal: &model::Principal<'a>) -> event::Party<'a> {
-    event::Party {
-        id: text(principal.id.clone()),
-        kind: text(principal.kind.clone()),
-        login: text(principal.alternate_id.clone()),
-        display_name: text(principal.display_name.clone()),
-    }
-}
-
-fn target(principal: model::Principal<'_>) -> event::Target<'_> {
-    event::Target {
-        id: text(principal.id),
-        kind: text(principal.kind),
-        alternate_id: text(principal.alternate_id),
-        display_name: text(principal.display_name),
-        detail: principal.detail_entry.map(Cow::Borrowed),
-    }
-}
-
-fn geo(context: model::GeographicalContext<'_>) -> event::Geo<'_> {
-    let location = context.geolocation.unwrap_or_default();
-    event::Geo {
-        city: text(context.city),
-        state: text(context.state),
-        country: text(context.country),
-        postal_code: text(context.postal_code),
-        // Out-of-range coordinates would place the user nowhere; unknown is safer for travel checks.
-        lat: location
-            .lat
-            .and_then(|f| f.0)
-            .filter(|lat| (-90.0..=90.0).contains(lat)),
-        lon: location
-            .lon
-            .and_then(|f| f.0)
-            .filter(|lon| (-180.0..=180.0).contains(lon)),
-    }
-}
-
-/// Okta writes the string `"null"` when the client is in no network zone.
-fn zone(zone: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
-    zone.filter(|z| !z.eq_ignore_ascii_case("null"))
-}
-
-/// Case-insensitive lookup of an Okta enum spelling.
-fn okta_enum<T: Copy>(raw: &str, names: &[(&str, T)]) -> Option<T> {
-    let raw = raw.trim();
-    names
-        .iter()
-        .find(|(name, _)| raw.eq_ignore_ascii_case(name))
-        .map(|(_, value)| *value)
-}
-
-fn severity(raw: &str) -> Option<Severity> {
-    okta_enum(
-        raw,
-        &[
-            ("DEBUG", Severity::Debug),
-            ("INFO", Severity::Info),
-            ("WARN", Severity::Warn),
-            ("ERROR", Severity::Error),
-        ],
-    )
-}
-
-fn outcome_result(raw: &str) -> OutcomeResult {
-    okta_enum(
-        raw,
-        &[
-            ("SUCCESS", OutcomeResult::Success),
-            ("FAILURE", OutcomeResult::Failure),
-            ("SKIPPED", OutcomeResult::Skipped),
-            ("ALLOW", OutcomeResult::Allow),
-            ("DENY", OutcomeResult::Deny),
-            ("CHALLENGE", OutcomeResult::Challenge),
-        ],
-    )
-    .unwrap_or(OutcomeResult::Unknown)
-}
-
-fn risk<'a>(
-    risk: Option<Cow<'a, str>>,
-    behaviors: Option<Cow<'a, str>>,
-    threat_suspected: Option<bool>,
-) -> event::Risk<'a> {
-    let (level, reasons, unparsed_risk) = match risk {
-        None => (None, Vec::new(), None),
-        Some(raw) => match debug_data::parse_risk(&raw) {
-            Some(parsed) => (parsed.level, parsed.reasons, None),
-            None => (None, Vec::new(), Some(raw)),
-        },
-    };
-    let (behaviors, unparsed_behaviors) = match behaviors {
-        None => (None, None),
-        Some(raw) => match debug_data::parse_behaviors(&raw) {
-            Some(parsed) => (Some(parsed), None),
-            None => (None, Some(raw)),
-        },
-    };
-    event::Risk {
-        level,
-        reasons,
-        behaviors,
-        threat_suspected,
-        unparsed_risk,
-        unparsed_behaviors,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    const INGESTED: OffsetDateTime = datetime!(2024-05-01 12:00:30.5 UTC);
-
-    fn normalizer(policy: CatalogPolicy) -> Normalizer {
-        Normalizer::new(NormalizerConfig {
-            org: "acme.okta.com".to_owned(),
-            connector_id: "conn-1".to_owned(),
-            policy,
-            include_raw: false,
-        })
-    }
-
-    fn raw(event_type: &str, actor: &str, targets: &str) -> String {
-        format!(
-            r#"{{"uuid":"u-1","published":"2024-05-01T12:00:00.1Z","eventType":"{event_type}",
-                "actor":{actor},"target":{targets}}}"#
-        )
-    }
-
-    const ALICE: &str = r#"{"id":"00u-alice","type":"User","alternateId":"alice@acme.com"}"#;
-    const ADMIN: &str = r#"{"id":"00u-admin","type":"User","alternateId":"admin@acme.com"}"#;
-    const SYSTEM: &str = r#"{"id":"0oa-system","type":"SystemPrincipal"}"#;
-    const APP: &str = r#"{"id":"0oa-app","type":"AppInstance","alternateId":"Slack"}"#;
-
-    #[test]
-    fn user_actor_is_the_subject_of_their_own_sign_in() {
-        let raw = raw("user.authentication.sso", ALICE, &format!("[{APP}]"));
-        let n = normalizer(CatalogPolicy::Catalog);
-        let (event, _) = n.to_event(&raw, INGESTED).unwrap();
-        assert_eq!(event.subject.id.as_deref(), Some("00u-alice"));
-        assert_eq!(event.subject_source, SubjectSource::Actor);
-        assert_eq!(event.application.unwrap().name.as_deref(), Some("Slack"));
-    }
-
-    #[test]
-    fn admin_granting_privilege_is_actor_and_the_grantee_is_subject() {
-        let raw = raw("user.account.privilege.grant", ADMIN, &format!("[{ALICE}]"));
-        let record = normalizer(CatalogPolicy::Catalog)
-            .normalize(&raw, INGESTED)
-            .unwrap();
-        assert_eq!(record.partition_key, "00u-alice");
-        let n = normalizer(CatalogPolicy::Catalog);
-        let (event, _) = n.to_event(&raw, INGESTED).unwrap();
-        assert_eq!(event.actor.id.as_deref(), Some("00u-admin"));
-        assert_eq!(event.subject.login.as_deref(), Some("alice@acme.com"));
-        assert_eq!(event.subject_source, SubjectSource::Target);
-    }
-
-    #[test]
-    fn target_rule_falls_back_to_a_user_actor_without_user_targets() {
-        let raw = raw("user.lifecycle.create", ADMIN, "null");
-        let record = normalizer(CatalogPolicy::Catalog)
-            .normalize(&raw, INGESTED)
-            .unwrap();
-        assert_eq!(record.partition_key, "00u-admin");
-    }
-
-    #[test]
-    fn system_principal_actor_resolves_to_the_first_user_target() {
-        let raw = raw(
-            "user.session.clear",
-            SYSTEM,
-            &format!("[{APP},{ALICE},{ADMIN}]"),
-        );
-        let record = normalizer(CatalogPolicy::Catalog)
-            .normalize(&raw, INGESTED)
-            .unwrap();
-        assert_eq!(record.partition_key, "00u-alice");
-    }
-
-    #[test]
-    fn event_with_no_user_anywhere_is_excluded_as_no_human_identity() {
-        let blocked = raw("security.request.blocked", SYSTEM, &format!("[{APP}]"));
-        let excluded = normalizer(CatalogPolicy::Catalog)
-            .normalize(&blocked, INGESTED)
-            .unwrap_err();
-        assert_eq!(excluded.reason, ExclusionReason::NoHumanIdentity);
-        assert_eq!(excluded.event_id.as_deref(), Some("u-1"));
-        let null_actor = raw("user.session.start", "null", "null");
-        let excluded = normalizer(CatalogPolicy::Catalog)
-            .normalize(&null_actor, INGESTED)
-            .unwrap_err();
-        assert_eq!(excluded.reason, ExclusionReason::NoHumanIdentity);
-    }
-
-    #[test]
-    fn type_outside_the_catalog_depends_on_the_policy() {
-        let raw = raw("policy.lifecycle.update", ADMIN, "[]");
-        let excluded = normalizer(CatalogPolicy::Catalog)
-            .normalize(&raw, INGESTED)
-            .unwrap_err();
-        assert_eq!(excluded.reason, ExclusionReason::NotInCatalog);
-        assert_eq!(
-            excluded.event_type.as_deref(),
-            Some("policy.lifecycle.update")
-        );
-        let all = normalizer(CatalogPolicy::All);
-        let (event, _) = all.to_event(&raw, INGESTED).unwrap();
-        assert_eq!(event.classification, Classification::Other);
-        assert_eq!(event.signal_class, None);
-        assert!(event.groups.is_empty());
-        assert_eq!(event.subject.id.as_deref(), Some("00u-admin"));
-    }
-
-    #[test]
-    fn missing_identity_fields_or_bad_published_are_malformed() {
-        let n = normalizer(CatalogPolicy::Catalog);
-        for raw in [
-            r#"{"published":"2024-05-01T12:00:00Z","eventType":"user.session.start"}"#,
-            r#"{"uuid":"u","published":"2024-05-01T12:00:00Z","eventType":"  "}"#,
-            r#"{"uuid":"u","eventType":"user.session.start"}"#,
-            r#"{"uuid":"u","published":"last tuesday","eventType":"user.session.start"}"#,
-            r#"[1,2]"#,
-            r#"{"uuid":"u""#,
-        ] {
-            let excluded = n.normalize(raw, INGESTED).unwrap_err();
-            assert_eq!(excluded.reason, ExclusionReason::Malformed, "{raw}");
-        }
-    }
-
-    #[test]
-    fn record_is_one_json_line_with_utc_millisecond_times() {
-        let raw = raw("user.session.start", ALICE, "[]");
-        let record = normalizer(CatalogPolicy::Catalog)
-            .normalize(&raw, INGESTED)
-            .unwrap();
-        assert_eq!(record.event_id, "u-1");
-        assert_eq!(record.published, datetime!(2024-05-01 12:00:00.1 UTC));
-        let text = std::str::from_utf8(&record.json).unwrap();
-        assert!(text.starts_with(r#"{"schema_version":"1","event_id":"u-1","#));
-        assert!(text.ends_with("}\n") && text.matches('\n').count() == 1);
-        assert!(text.contains(r#""published":"2024-05-01T12:00:00.100Z""#));
-        assert!(text.contains(r#""ingested_at":"2024-05-01T12:00:30.500Z""#));
-        assert!(text.contains(r#""raw":null"#));
-    }
-
-    #[test]
-    fn normalize_into_appends_one_line_per_event_to_the_buffer() {
-        let n = normalizer(CatalogPolicy::Catalog);
-        let mut out = Vec::new();
-        let first = raw("user.session.start", ALICE, "[]");
-        let second = raw("user.account.privilege.grant", ADMIN, &format!("[{ALICE}]"));
-        let (id, key, _) = n.normalize_into(&first, INGESTED, &mut out).unwrap();
-        assert_eq!((id.as_str(), key.as_str()), ("u-1", "00u-alice"));
-        n.normalize_into(&second, INGESTED, &mut out).unwrap();
-        let blocked = raw("security.request.blocked", SYSTEM, "[]");
-        assert!(n.normalize_into(&blocked, INGESTED, &mut out).is_err());
-        let lines: Vec<serde_json::Value> = out
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[1]["actor"]["id"], "00u-admin");
-    }
-
-    #[test]
-    fn raw_event_is_embedded_only_when_configured() {
-        let raw = raw("user.session.start", ALICE, "[]");
-        let mut config = normalizer(CatalogPolicy::Catalog).config;
-        config.include_raw = true;
-        let record = Normalizer::new(config).normalize(&raw, INGESTED).unwrap();
-        let value: serde_json::Value = serde_json::from_slice(&record.json).unwrap();
-        assert_eq!(value["raw"]["actor"]["id"], "00u-alice");
-    }
-
-    #[test]
-    fn raw_copy_that_would_overflow_a_stream_record_is_left_out() {
-        let event = raw("user.session.start", ALICE, "[]");
-        // A field the normalized event does not carry, large enough to overflow the record.
-        let huge = format!(
-            r#"{{"padding":"{}",{}"#,
-            "x".repeat(1024 * 1024),
-            &event[1..]
-        );
-        let mut config = normalizer(CatalogPolicy::Catalog).config;
-        config.include_raw = true;
-        let record = Normalizer::new(config).normalize(&huge, INGESTED).unwrap();
-        assert!(
-            record.json.len() < MAX_RECORD_DATA_BYTES,
-            "{}",
-            record.json.len()
-        );
-        let value: serde_json::Value = serde_json::from_slice(&record.json).unwrap();
-        assert_eq!(value["raw"], serde_json::Value::Null);
-        assert_eq!(
-            value["actor"]["id"], "00u-alice",
-            "the normalized fields are kept"
-        );
-    }
-
-    #[test]
-    fn unparsable_risk_is_kept_raw_and_parsed_behaviors_are_a_map() {
-        let raw = r#"{"uuid":"u","published":"2024-05-01T12:00:00Z","eventType":"user.session.start",
-            "actor":{"id":"00u1","type":"User"},
-            "debugContext":{"debugData":{"risk":"HIGH!","behaviors":"{New IP=POSITIVE}","threatSuspected":"false"}}}"#;
-        let n = normalizer(CatalogPolicy::Catalog);
-        let (event, _) = n.to_event(raw, INGESTED).unwrap();
-        assert_eq!(event.risk.unparsed_risk.as_deref(), Some("HIGH!"));
-        assert_eq!(event.risk.level, None);
-        assert_eq!(event.risk.unparsed_behaviors, None);
-        let behaviors = event.risk.behaviors.unwrap();
-        assert_eq!(behaviors["New IP"], debug_data::BehaviorSignal::Positive);
-        assert_eq!(event.risk.threat_suspected, Some(false));
-    }
-
-    #[test]
-    fn mfa_event_without_debug_factor_takes_the_credential_type() {
-        let raw = r#"{"uuid":"u","published":"2024-05-01T12:00:00Z","eventType":"user.authentication.auth_via_mfa",
-            "actor":{"id":"00u1","type":"User"},"authenticationContext":{"credentialType":"OTP"}}"#;
-        let n = normalizer(CatalogPolicy::Catalog);
-        let (event, _) = n.to_event(raw, INGESTED).unwrap();
-        assert_eq!(event.authentication.factor.as_deref(), Some("OTP"));
-    }
-
-    #[test]
-    fn drifted_scalar_types_are_null_and_the_event_is_kept() {
-        let raw = r#"{"uuid":"u","published":"2024-05-01T12:00:00Z","eventType":"user.session.start",
-            "actor":{"id":"00u1","type":"User","alternateId":{"login":"x"}},
-            "authenticationContext":{"authenticationStep":"n/a"},
-            "client":{"ipAddress":"198.51.100.1","geographicalContext":{"geolocation":{"lat":"unknown","lon":[]}}}}"#;
-        let n = normalizer(CatalogPolicy::Catalog);
-        let (event, _) = n.to_event(raw, INGESTED).unwrap();
-        assert_eq!(event.subject.id.as_deref(), Some("00u1"));
-        assert_eq!(event.subject.login, None);
-        assert_eq!(event.authentication.step, None);
-        assert_eq!((event.geo.lat, event.geo.lon), (None, None));
-        assert_eq!(event.client.ip.as_deref(), Some("198.51.100.1"));
-    }
-
-    #[test]
-    fn unresolved_user_is_published_and_keyed_by_the_lowercased_typed_name() {
-        const UNKNOWN: &str = r#"{"id":"unknown","type":"User","alternateId":" Bob@Acme.com ","displayName":"unknown"}"#;
-        let raw = raw("user.session.start", UNKNOWN, "[]");
-        let n = normalizer(CatalogPolicy::Catalog);
-        let record = n.normalize(&raw, INGESTED).unwrap();
-        assert_eq!(record.partition_key, "unknown:bob@acme.com");
-        let (event, _) = n.to_event(&raw, INGESTED).unwrap();
-        assert!(!event.subject_resolved);
-        assert_eq!(event.subject.id.as_deref(), Some("unknown"));
-        let nameless = raw_nameless();
-        assert_eq!(
-            n.normalize(&nameless, INGESTED).unwrap().partition_key,
-            "unknown"
-        );
-        let alice = raw_alice();
-        let (resolved, _) = n.to_event(&alice, INGESTED).unwrap();
-        assert!(resolved.subject_resolved);
-    }
-
-    fn raw_nameless() -> String {
-        raw(
-            "user.session.start",
-            r#"{"id":"UNKNOWN","type":"User"}"#,
-            "[]",
-        )
-    }
-
-    fn raw_alice() -> String {
-        raw("user.session.start", ALICE, "[]")
-    }
-
-    #[test]
-    fn partition_key_longer_than_256_bytes_is_its_sha256() {
-        let party = |id: String| event::Party {
-            id: Some(Cow::Owned(id)),
-            kind: Some(Cow::Borrowed("User")),
-            login: None,
-            display_name: None,
-        };
-        let at_limit = "a".repeat(MAX_PARTITION_KEY_BYTES);
-        assert_eq!(partition_key(&party(at_limit.clone()), true), at_limit);
-        let over = "a".repeat(MAX_PARTITION_KEY_BYTES + 1);
-        let key = partition_key(&party(over.clone()), true);
-        let digest: String = Sha256::digest(over.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(key, format!("sha256:{digest}"));
-        assert!(key.len() <= MAX_PARTITION_KEY_BYTES);
-        assert_eq!(partition_key(&party(over), true), key);
-    }
-
-    #[test]
-    fn all_policy_attributes_user_directed_types_outside_the_catalog_to_the_user_target() {
-        let n = normalizer(CatalogPolicy::All);
-        let update = raw("user.account.update_profile", ADMIN, &format!("[{ALICE}]"));
-        let (event, _) = n.to_event(&update, INGESTED).unwrap();
-        assert_eq!(event.subject.id.as_deref(), Some("00u-alice"));
-        assert_eq!(event.subject_source, SubjectSource::Target);
-        assert_eq!(event.actor.id.as_deref(), Some("00u-admin"));
-        let other = raw("policy.rule.update", ADMIN, &format!("[{ALICE}]"));
-        let (event, _) = n.to_event(&other, INGESTED).unwrap();
-        assert_eq!(event.subject.id.as_deref(), Some("00u-admin"));
-        assert_eq!(event.subject_source, SubjectSource::Actor);
-    }
 }

@@ -40,6 +40,20 @@ pub fn test_settings() -> RunSettings {
     }
 }
 
+/// The Lambda's settings for tests, as the environment `vars` (plus
+/// `OKTA_ALLOW_INSECURE_LOOPBACK=true`) give them, with the quick Okta client of [`test_settings`].
+pub fn lambda_settings(vars: &[(&str, &str)]) -> crate::settings::Settings {
+    let vars: std::collections::HashMap<String, String> = vars
+        .iter()
+        .chain(&[("OKTA_ALLOW_INSECURE_LOOPBACK", "true")])
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut settings = crate::settings::Settings::from_vars(&vars)
+        .unwrap_or_else(|err| panic!("test settings refused: {err}"));
+    settings.run.okta = test_settings().okta;
+    settings
+}
+
 /// A simulator whose backlog (`events`, published over the last 10 minutes) lies inside the
 /// first poll's 15-minute look-back, accepting [`SSWS_TOKEN`].
 pub fn sim_config(events: usize, seed: u64) -> SimConfig {

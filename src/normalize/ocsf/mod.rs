@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::event::{self, SubjectSource, TotalEvent};
-use super::{cap_partition_key, partition_key, Exclusion, ExclusionReason, NormalizedRecord};
-use super::{Normalizer, MAX_PARTITION_KEY_BYTES};
+use super::subject::capped;
+use super::{partition_key, Exclusion, ExclusionReason, NormalizedRecord, Normalizer};
 use class::{OcsfClass, OTHER};
 use record::*;
 
@@ -72,12 +72,7 @@ impl Normalizer {
 /// The OCSF partition key: the class, then the subject's TOTAL key (per-person order holds
 /// within a class), capped at the Kinesis limit like the TOTAL key.
 pub fn ocsf_partition_key(class_uid: u32, total_key: &str) -> String {
-    let key = format!("{class_uid}:{total_key}");
-    if key.len() <= MAX_PARTITION_KEY_BYTES {
-        key
-    } else {
-        cap_partition_key(key)
-    }
+    capped(format!("{class_uid}:{total_key}"))
 }
 
 /// Maps a TOTAL event onto OCSF; returns the record and its partition key.

@@ -1,5 +1,6 @@
 use super::*;
 use crate::normalize::{CatalogPolicy, NormalizerConfig};
+use crate::sink::limits::MAX_PARTITION_KEY_BYTES;
 use serde_json::json;
 use time::macros::datetime;
 
