@@ -26,6 +26,7 @@ const BUCKET: &str = "okta-ingest-dead-letters";
 const ROLE: &str = "arn:aws:iam::123456789012:role/okta-ingest-connector-access";
 const CLIENT_ID: &str = "0oa-ingest";
 const UPDATE_ITEM: &str = "DynamoDB_20120810.UpdateItem";
+const GET_ITEM: &str = "DynamoDB_20120810.GetItem";
 const PUT_RECORDS: &str = "Kinesis_20131202.PutRecords";
 /// Every request signed for STS (the credential scope names the service).
 const STS: &str = "/sts/aws4_request";
@@ -524,14 +525,16 @@ async fn a_stalled_last_checkpoint_is_cut_at_the_deadline_whatever_the_margin() 
         },
     )
     .await;
-    // The second page arrives after 7 s, before the work deadline (10 s); its checkpoint
-    // stalls, and its own bounds (5 s) would end it past the runtime deadline (12 s).
+    // The second page arrives after 8 s, well before the work deadline (14 s); its checkpoint
+    // stalls, and so does the read that would resolve it: their own bounds (5 s each) would
+    // end it past the runtime deadline (16 s).
     stack.sim.inject(Fault::Delay(Duration::ZERO), 1);
-    stack.sim.inject(Fault::Delay(Duration::from_secs(7)), 1);
+    stack.sim.inject(Fault::Delay(Duration::from_secs(8)), 1);
     stack
         .proxy
         .inject(UPDATE_ITEM, ProxyFault::Stall, 2, u32::MAX);
-    let (_, answer) = poll_answers_within(&stack, Duration::from_secs(12)).await;
+    stack.proxy.stall_all(GET_ITEM);
+    let (_, answer) = poll_answers_within(&stack, Duration::from_secs(16)).await;
     assert!(
         !stack.proxy.applied().is_empty(),
         "the checkpoint stalled: {answer}"
