@@ -1,4 +1,7 @@
 //! What the AWS SDK clients of the ports share: the bounds of every call.
+//!
+//! Each call is also bounded by the time its caller has left (`tokio::time::timeout_at` on the
+//! work deadline), so these bounds only decide how soon a stalled attempt is cut and retried.
 
 use std::time::Duration;
 
@@ -14,5 +17,17 @@ pub fn call_timeouts() -> TimeoutConfig {
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// Bounds of a Kinesis PutRecords call. It carries up to 5 MiB, so an attempt may take longer
+/// than a DynamoDB call, but not ten seconds: an attempt that has not answered by then has
+/// stalled and is cut, and the SDK's retry sends the records again while the page's deadline
+/// allows, instead of one stalled connection holding the page until the deadline.
+pub fn stream_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
         .build()
 }

@@ -29,7 +29,7 @@ struct FaultRequest {
     fault: FaultKind,
     /// For `status` and `token_endpoint_status`.
     status: Option<u16>,
-    /// For `delay`.
+    /// For `delay` and `token_endpoint_delay`.
     millis: Option<u64>,
     #[serde(default = "once")]
     times: u32,
@@ -75,6 +75,10 @@ impl FaultRequest {
             FaultKind::TokenEndpointStatus => Fault::TokenEndpointStatus(status()?),
             FaultKind::Delay => Fault::Delay(Duration::from_millis(
                 self.millis.ok_or("fault delay needs \"millis\"")?,
+            )),
+            FaultKind::TokenEndpointDelay => Fault::TokenEndpointDelay(Duration::from_millis(
+                self.millis
+                    .ok_or("fault token_endpoint_delay needs \"millis\"")?,
             )),
             FaultKind::RateLimited => Fault::RateLimited,
             FaultKind::DropConnection => Fault::DropConnection,

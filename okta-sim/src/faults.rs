@@ -25,6 +25,8 @@ pub enum Fault {
     ForeignNextLink,
     /// `/oauth2/v1/token` answers this status.
     TokenEndpointStatus(u16),
+    /// `/oauth2/v1/token` holds its answer back this long (a long one is a stalled endpoint).
+    TokenEndpointDelay(Duration),
 }
 
 /// The kinds of [`Fault`], for seeded random fault suites.
@@ -39,6 +41,7 @@ pub enum FaultKind {
     MalformedBody,
     ForeignNextLink,
     TokenEndpointStatus,
+    TokenEndpointDelay,
 }
 
 /// Which endpoint a request went to, for matching faults.
@@ -51,7 +54,7 @@ pub(crate) enum Endpoint {
 impl Fault {
     fn endpoint(&self) -> Endpoint {
         match self {
-            Fault::TokenEndpointStatus(_) => Endpoint::Token,
+            Fault::TokenEndpointStatus(_) | Fault::TokenEndpointDelay(_) => Endpoint::Token,
             _ => Endpoint::Logs,
         }
     }
@@ -60,7 +63,7 @@ impl Fault {
 impl FaultKind {
     fn endpoint(self) -> Endpoint {
         match self {
-            FaultKind::TokenEndpointStatus => Endpoint::Token,
+            FaultKind::TokenEndpointStatus | FaultKind::TokenEndpointDelay => Endpoint::Token,
             _ => Endpoint::Logs,
         }
     }
@@ -75,6 +78,9 @@ impl FaultKind {
             FaultKind::MalformedBody => Fault::MalformedBody,
             FaultKind::ForeignNextLink => Fault::ForeignNextLink,
             FaultKind::TokenEndpointStatus => Fault::TokenEndpointStatus(503),
+            FaultKind::TokenEndpointDelay => {
+                Fault::TokenEndpointDelay(Duration::from_millis(50 + rng.below(200) as u64))
+            }
         }
     }
 }
@@ -158,6 +164,17 @@ mod tests {
         assert_eq!(plan.take(Endpoint::Logs), Some(Fault::Status(503)));
         assert_eq!(plan.take(Endpoint::Logs), Some(Fault::Status(503)));
         assert_eq!(plan.take(Endpoint::Logs), None);
+    }
+
+    #[test]
+    fn a_token_endpoint_delay_holds_back_only_the_token_endpoint() {
+        let mut plan = FaultPlan::default();
+        plan.inject(Fault::TokenEndpointDelay(Duration::from_secs(1)), 1);
+        assert_eq!(plan.take(Endpoint::Logs), None);
+        assert_eq!(
+            plan.take(Endpoint::Token),
+            Some(Fault::TokenEndpointDelay(Duration::from_secs(1)))
+        );
     }
 
     #[test]

@@ -350,14 +350,17 @@ pub(crate) async fn token(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    if let Some(Fault::TokenEndpointStatus(status)) =
-        shared.faults.lock().unwrap().take(Endpoint::Token)
-    {
-        return okta_error(
-            status,
-            "E0000009",
-            &format!("Internal Server Error (HTTP {status})"),
-        );
+    let fault = shared.faults.lock().unwrap().take(Endpoint::Token);
+    match fault {
+        Some(Fault::TokenEndpointStatus(status)) => {
+            return okta_error(
+                status,
+                "E0000009",
+                &format!("Internal Server Error (HTTP {status})"),
+            )
+        }
+        Some(Fault::TokenEndpointDelay(delay)) => tokio::time::sleep(delay).await,
+        _ => {}
     }
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let token_url = format!("{}/oauth2/v1/token", shared.base_url);

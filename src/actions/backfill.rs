@@ -88,18 +88,17 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 return Ok(());
             }
         };
-        let work_deadline = self.work_deadline(deadline);
         let drained = self
             .drain_item(
                 id,
                 &mut lease,
                 &item,
                 StreamKind::Backfill(window),
-                work_deadline,
+                deadline,
             )
             .await;
         let failure = self
-            .finish(&lease, &drained.report, drained.error, summary)
+            .finish(&lease, &drained.report, drained.error, deadline, summary)
             .await?;
         if summary.drain.is_none() {
             summary.drain = Some(drained.report);

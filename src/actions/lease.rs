@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::{BackfillProgress, Connector, Outcome, RunError, StateView, Summary, LEASE_MARGIN};
-use crate::cursor::{Claim, CursorItem, CursorStore, Lease, RunOutcome};
+use crate::cursor::{Claim, CursorError, CursorItem, CursorStore, Lease, RunOutcome};
 use crate::drain::{DrainReport, StopReason};
 use crate::okta::SourceFactory;
 use crate::secrets::SecretSource;
@@ -45,12 +45,14 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         }
     }
 
-    /// Releases the lease with the run's outcome; returns the failure to report, if any.
+    /// Releases the lease with the run's outcome, cut before the invocation's `deadline`;
+    /// returns the failure to report, if any.
     pub(super) async fn finish(
         &self,
         lease: &Lease,
         report: &DrainReport,
         error: Option<RunError>,
+        deadline: Instant,
         summary: &mut Summary,
     ) -> Result<Option<RunError>, RunError> {
         if report.stop_reason == Some(StopReason::LeaseLost) {
@@ -75,10 +77,15 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             ),
         };
         let now = OffsetDateTime::now_utc();
-        let item = self
+        let release = self
             .store
-            .release(lease, &outcome, self.settings.pause_after_failures, now)
-            .await?;
+            .release(lease, &outcome, self.settings.pause_after_failures, now);
+        let item = tokio::time::timeout_at(self.writes_deadline(deadline), release)
+            .await
+            .map_err(|_| CursorError::Unanswered {
+                key: lease.key.clone(),
+                operation: "release",
+            })??;
         summary.state = Some(StateView::from(&item));
         // A live item has no window: it leaves the progress of a backfill slice in place.
         if let Some(progress) = BackfillProgress::of(&item) {

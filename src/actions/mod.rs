@@ -38,6 +38,9 @@ use sources::Sources;
 /// blocks the next one only briefly.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
+/// Kept after the last cursor write to log the summary and answer the runtime.
+const ANSWER_TIME: Duration = Duration::from_millis(500);
+
 /// Why an action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -165,6 +168,15 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
     fn work_deadline(&self, deadline: Instant) -> Instant {
         deadline
             .checked_sub(self.settings.safety_margin)
+            .unwrap_or_else(Instant::now)
+            .max(Instant::now())
+    }
+
+    /// When the last checkpoint and the release are cut, whatever the margin: the invocation's
+    /// deadline less the time to answer, so a stalled store never lets the runtime kill it.
+    fn writes_deadline(&self, deadline: Instant) -> Instant {
+        deadline
+            .checked_sub(ANSWER_TIME)
             .unwrap_or_else(Instant::now)
             .max(Instant::now())
     }

@@ -35,7 +35,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         };
         let work_deadline = self.work_deadline(deadline);
         let mut drained = self
-            .drain_item(id, &mut lease, &item, StreamKind::Live, work_deadline)
+            .drain_item(id, &mut lease, &item, StreamKind::Live, deadline)
             .await;
         let first_poll = item.cursor.is_none();
         let tail_interval = drained
@@ -54,7 +54,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             drained = self.tail(id, &mut lease, drained, &plan, summary).await;
         }
         let failure = self
-            .finish(&lease, &drained.report, drained.error, summary)
+            .finish(&lease, &drained.report, drained.error, deadline, summary)
             .await?;
         summary.drain = Some(drained.report);
         if let Some(err) = failure {

@@ -48,8 +48,9 @@ struct Wanted<'a, K> {
 }
 
 impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<S, C, K, F> {
-    /// Reads credentials and drains; re-reads the secret once after an auth failure so a
-    /// rotated key is picked up without a redeploy.
+    /// Reads credentials and drains until the work deadline of the invocation that ends at
+    /// `deadline`; re-reads the secret once after an auth failure so a rotated key is picked
+    /// up without a redeploy.
     pub(super) async fn drain_item(
         &self,
         id: &ConnectorId,
@@ -105,8 +106,10 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
                 outputs: &outputs,
                 normalizer: &normalizer,
                 settings: &self.settings.drain,
+                writes_deadline: self.writes_deadline(deadline),
             };
-            let (report, error) = drain.run(lease, item, kind, deadline).await;
+            let work_deadline = self.work_deadline(deadline);
+            let (report, error) = drain.run(lease, item, kind, work_deadline).await;
             let auth_failed = matches!(
                 &error,
                 Some(DrainError::Okta(OktaError::AuthRejected { .. }))

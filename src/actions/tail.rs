@@ -57,7 +57,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             match self.store.load(&live_key(id.as_str())).await {
                 Ok(Some(item)) if item.paused.is_none() => {
                     let round = self
-                        .drain_item(id, lease, &item, StreamKind::Live, work_deadline)
+                        .drain_item(id, lease, &item, StreamKind::Live, plan.deadline)
                         .await;
                     rounds += 1;
                     drained.report.absorb(round.report);

@@ -180,6 +180,13 @@ pub enum CursorError {
     Malformed { key: String, detail: String },
     #[error("cursor store failed for {key}: {message}")]
     Service { key: String, message: String },
+    /// Cut at the invocation's deadline: the write may or may not have landed. The cursor is
+    /// never ahead of what was acknowledged either way, and the lease expires by itself.
+    #[error("the {operation} of cursor item {key} did not answer before the invocation's deadline; the lease expires by itself")]
+    Unanswered {
+        key: String,
+        operation: &'static str,
+    },
 }
 
 #[async_trait]

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::cursor::{Checkpoint, CursorItem, CursorStore, Lease, Window};
+use crate::cursor::{Checkpoint, CursorError, CursorItem, CursorStore, Lease, Window};
 use crate::normalize::Normalizer;
 use crate::okta::{LogSource, OktaError, Page, PageRequest, MAX_PAGE_LIMIT};
 use crate::sink::{EventSink, SinkError};
@@ -63,6 +63,9 @@ pub struct Drain<'a, L, C, K> {
     pub outputs: &'a [Output<'a, K>],
     pub normalizer: &'a Normalizer,
     pub settings: &'a DrainSettings,
+    /// A checkpoint still unanswered here is cut: the invocation's deadline less the time to
+    /// answer (the work deadline comes earlier, by the margin kept for this last write).
+    pub writes_deadline: Instant,
 }
 
 /// One sink and the format of its records.
@@ -244,11 +247,19 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
             delivered: count,
             window: progress.window_to_record,
         };
-        if let Err(err) = self
-            .store
-            .checkpoint(lease, &update, OffsetDateTime::now_utc())
-            .await
-        {
+        let written = tokio::time::timeout_at(
+            self.writes_deadline,
+            self.store
+                .checkpoint(lease, &update, OffsetDateTime::now_utc()),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(CursorError::Unanswered {
+                key: lease.key.clone(),
+                operation: "checkpoint",
+            })
+        });
+        if let Err(err) = written {
             // The page is in the sink but the cursor did not move: all of it replays.
             report.duplicates_replayed += count;
             return Err(err.into());

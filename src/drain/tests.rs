@@ -58,6 +58,8 @@ impl Twins {
             outputs,
             normalizer: &self.normalizer,
             settings: &self.settings,
+            // Each test bounds its drain by the deadline it passes to `run`.
+            writes_deadline: Instant::now() + Duration::from_secs(3600),
         }
     }
 

@@ -161,7 +161,11 @@ async fn execute(args: ConnectorsArgs) -> Result<String, FleetError> {
         .deployment
         .resolve(for_add)
         .map_err(FleetError::Deployment)?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Every call of the command is bounded: a stalled service fails it instead of hanging it.
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(crate::aws::call_timeouts())
+        .load()
+        .await;
     let scheduler = EventBridgeScheduler::new(
         aws_sdk_scheduler::Client::new(&aws),
         deployment.schedule_group.clone(),

@@ -72,7 +72,7 @@ pub fn connector(settings: &Settings, aws: &aws_config::SdkConfig) -> LambdaConn
         });
     }
     let access = Arc::new(access);
-    let kinesis = aws_sdk_kinesis::Client::new(aws);
+    let kinesis = crate::sink::kinesis::client(aws);
     let mut connector = Connector::new(
         access.clone(),
         access.clone(),

@@ -31,6 +31,8 @@ struct Rule {
     skip: u32,
     /// Matching requests the fault applies to after that; `u32::MAX` for all of them.
     times: u32,
+    /// The rule waits until this many requests containing the text arrived.
+    armed_by: Option<(String, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -45,10 +47,16 @@ struct Rules {
 impl Rules {
     fn fault_for(&mut self, head: &str) -> Option<ProxyFault> {
         self.heads.push(head.to_owned());
+        let heads = &self.heads;
+        let armed = |rule: &Rule| {
+            rule.armed_by.as_ref().is_none_or(|(text, count)| {
+                heads.iter().filter(|h| h.contains(text.as_str())).count() >= *count
+            })
+        };
         let rule = self
             .rules
             .iter_mut()
-            .find(|rule| rule.times > 0 && head.contains(&rule.matching))?;
+            .find(|rule| rule.times > 0 && head.contains(&rule.matching) && armed(rule))?;
         if rule.skip > 0 {
             rule.skip -= 1;
             return None;
@@ -112,6 +120,20 @@ impl FaultProxy {
             fault,
             skip,
             times,
+            armed_by: None,
+        });
+    }
+
+    /// Stalls every request whose head contains `matching` once `count` requests containing
+    /// `after` arrived: a fault tied to the progress of another service (Kinesis stalls once
+    /// the first checkpoint was written), whatever number of calls came before.
+    pub fn stall_after(&self, after: &str, count: usize, matching: &str) {
+        self.lock().rules.push(Rule {
+            matching: matching.to_owned(),
+            fault: ProxyFault::Stall,
+            skip: 0,
+            times: u32::MAX,
+            armed_by: Some((after.to_owned(), count)),
         });
     }
 

@@ -11,6 +11,14 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use super::retry::is_retryable_code;
 use crate::sink::Record;
 
+/// A Kinesis client whose calls are bounded by [`crate::aws::stream_timeouts`].
+pub fn client(aws: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+    let config = aws_sdk_kinesis::config::Builder::from(aws)
+        .timeout_config(crate::aws::stream_timeouts())
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
 /// Why Kinesis rejected one entry of a PutRecords call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryRejection {

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::{EventSink, PublishStats, Record, SinkError};
 
-pub use adapter::{CallFailure, EntryRejection, PutRecordsApi};
+pub use adapter::{client, CallFailure, EntryRejection, PutRecordsApi};
 pub use plan::{plan_calls, Plan};
 pub use retry::{is_retryable_code, remedy, Remedy};
 
