@@ -349,10 +349,25 @@ async fn add_list_show_disable_resume_remove_end_to_end() {
     assert_eq!(show["secret"], "okta-ingest/acme");
     assert_eq!(show["schedule"], "rate(1 minute)");
 
-    // Remove acme: schedule gone, secret scheduled for deletion, cursor gone; globex keeps polling.
+    // Redrive goes through the function, under the connector's own session.
+    let requested = fleet.ok(&["redrive", "acme"]).await;
+    assert!(
+        requested.contains("redrive of connector acme requested"),
+        "{requested}"
+    );
+    let redrive = fleet.schedule("acme.redrive").await.unwrap();
+    assert!(redrive.schedule_expression().unwrap().starts_with("at("));
+    assert_eq!(
+        serde_json::from_str::<Value>(redrive.target().unwrap().input().unwrap()).unwrap(),
+        json!({"connector_id": "acme", "action": "redrive"})
+    );
+    assert_eq!(fleet.list().await.len(), 2, "a redrive is not a connector");
+
+    // Remove acme: schedules gone, secret scheduled for deletion, cursor gone; globex keeps polling.
     let removed = fleet.ok(&["remove", "acme"]).await;
     assert!(removed.contains("cursor items deleted"), "{removed}");
     assert!(fleet.schedule("acme").await.is_none());
+    assert!(fleet.schedule("acme.redrive").await.is_none());
     assert_eq!(
         fleet.live_secrets().await,
         vec!["okta-ingest/globex".to_string()]
@@ -478,6 +493,12 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (vec!["disable", "nobody"], &[], "unknown connector nobody"),
         (vec!["resume", "nobody"], &[], "unknown connector nobody"),
         (vec!["remove", "nobody"], &[], "unknown connector nobody"),
+        (vec!["redrive", "nobody"], &[], "unknown connector nobody"),
+        (
+            vec!["redrive", "acme"],
+            &["FUNCTION_ARN"],
+            "FUNCTION_ARN is not set",
+        ),
         (vec!["show", "a.b"], &[], "invalid connector_id"),
     ];
     for (args, unset, expected) in cases {

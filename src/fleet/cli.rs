@@ -52,6 +52,9 @@ enum ConnectorsCommand {
     },
     /// Clear a pause or disable and poll again from the stored cursor.
     Resume { id: String },
+    /// Re-publish the connector's dead-lettered events once their cause is fixed (the function
+    /// runs it within two minutes).
+    Redrive { id: String },
     /// Delete the schedule, schedule the secret's deletion, and delete the cursor items.
     Remove {
         id: String,
@@ -156,7 +159,11 @@ pub async fn run(args: ConnectorsArgs) -> ExitCode {
 }
 
 async fn execute(args: ConnectorsArgs) -> Result<String, FleetError> {
-    let for_add = matches!(args.command, ConnectorsCommand::Add { .. });
+    // Commands that create schedules need the function and the scheduler role.
+    let for_add = matches!(
+        args.command,
+        ConnectorsCommand::Add { .. } | ConnectorsCommand::Redrive { .. }
+    );
     let deployment = args
         .deployment
         .resolve(for_add)
@@ -220,6 +227,7 @@ async fn execute(args: ConnectorsArgs) -> Result<String, FleetError> {
         }
         ConnectorsCommand::Disable { id, reason } => fleet.disable(&id, reason.as_deref()).await,
         ConnectorsCommand::Resume { id } => fleet.resume(&id).await,
+        ConnectorsCommand::Redrive { id } => fleet.redrive(&id).await,
         ConnectorsCommand::Remove { id, keep_cursor } => fleet.remove(&id, keep_cursor).await,
     }
 }

@@ -74,8 +74,9 @@ impl FleetError {
 
 /// Budget of the test connection `add` runs before creating anything.
 const TEST_CONNECTION_BUDGET: Duration = Duration::from_secs(60);
-/// Backfill schedules are named `<id>.backfill`: a dot never appears in a connector id.
+/// One-off schedules are named `<id>.<action>`: a dot never appears in a connector id.
 const BACKFILL_SUFFIX: &str = ".backfill";
+const REDRIVE_SUFFIX: &str = ".redrive";
 
 /// The deployment the commands act on: the stack's resources, from the environment or flags.
 #[derive(Debug, Clone)]
@@ -323,10 +324,12 @@ impl<S: Scheduler> Fleet<S> {
             .delete(id.as_str())
             .await
             .map_err(FleetError::from)?;
-        self.scheduler
-            .delete(&format!("{id}{BACKFILL_SUFFIX}"))
-            .await
-            .map_err(FleetError::from)?;
+        for suffix in [BACKFILL_SUFFIX, REDRIVE_SUFFIX] {
+            self.scheduler
+                .delete(&format!("{id}{suffix}"))
+                .await
+                .map_err(FleetError::from)?;
+        }
         self.secrets
             .schedule_deletion(id.as_str())
             .await
@@ -359,6 +362,29 @@ impl<S: Scheduler> Fleet<S> {
             message.push_str("; cursor items deleted");
         }
         Ok(message)
+    }
+
+    /// Asks the function, through a one-off schedule, to re-publish the connector's dead letters:
+    /// the redrive runs under the connector's own session, so the operator needs no access to
+    /// the dead letters or the stream.
+    pub async fn redrive(&self, id: &str) -> Result<String, FleetError> {
+        let id = parse_id(id)?;
+        self.known(&id).await?;
+        self.check_targets()?;
+        let schedule = self.one_off_schedule(
+            &id,
+            REDRIVE_SUFFIX,
+            serde_json::json!({"connector_id": id.as_str(), "action": "redrive"}),
+        );
+        self.scheduler
+            .put(&schedule)
+            .await
+            .map_err(FleetError::from)?;
+        Ok(format!(
+            "redrive of connector {id} requested: the function runs it within two minutes; its \
+             summary line (action redrive) says how many dead-lettered events were re-published \
+             and how many are still refused"
+        ))
     }
 
     /// The connector's schedule and secret; an error when it has neither.
@@ -441,6 +467,12 @@ impl<S: Scheduler> Fleet<S> {
                     ))
                 })?;
         }
+        self.check_targets()
+    }
+
+    /// The schedules' target and role are ARNs of the right kind.
+    fn check_targets(&self) -> Result<(), FleetError> {
+        let d = &self.deployment;
         if !(d.function_arn.starts_with("arn:") && d.function_arn.contains(":function:")) {
             return Err(FleetError::Deployment(format!(
                 "FUNCTION_ARN {:?} is not a Lambda function ARN (the stack output ExportFunctionArn)",
@@ -495,15 +527,28 @@ impl<S: Scheduler> Fleet<S> {
 
     /// A one-off schedule a minute from now that asks the function for the backfill, then deletes itself.
     fn backfill_schedule(&self, id: &ConnectorId, days: u32) -> Schedule {
+        self.one_off_schedule(
+            id,
+            BACKFILL_SUFFIX,
+            serde_json::json!({"connector_id": id.as_str(), "action": "backfill", "days": days}),
+        )
+    }
+
+    /// A schedule `<id><suffix>` that invokes the function with `input` once, a minute from now,
+    /// then deletes itself.
+    fn one_off_schedule(
+        &self,
+        id: &ConnectorId,
+        suffix: &str,
+        input: serde_json::Value,
+    ) -> Schedule {
         let at = OffsetDateTime::now_utc() + time::Duration::minutes(1);
         let format =
             time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
         Schedule {
-            name: format!("{id}{BACKFILL_SUFFIX}"),
+            name: format!("{id}{suffix}"),
             expression: format!("at({})", at.format(&format).unwrap_or_default()),
-            input:
-                serde_json::json!({"connector_id": id.as_str(), "action": "backfill", "days": days})
-                    .to_string(),
+            input: input.to_string(),
             target_arn: self.deployment.function_arn.clone(),
             role_arn: self.deployment.scheduler_role_arn.clone(),
             flexible_window_minutes: None,
