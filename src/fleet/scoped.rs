@@ -272,7 +272,8 @@ impl DeadLetterStore for ScopedAccess {
     async fn put(&self, letter: &DeadLetter, deadline: Instant) -> Result<(), DeadLetterError> {
         self.dead_letters_of(&letter.connector_id)
             .await?
-            .put(letter, deadline).await
+            .put(letter, deadline)
+            .await
     }
 
     async fn list(
@@ -280,7 +281,10 @@ impl DeadLetterStore for ScopedAccess {
         connector_id: &str,
         deadline: Instant,
     ) -> Result<Vec<String>, DeadLetterError> {
-        self.dead_letters_of(connector_id).await?.list(connector_id, deadline).await
+        self.dead_letters_of(connector_id)
+            .await?
+            .list(connector_id, deadline)
+            .await
     }
 
     async fn get(
@@ -289,7 +293,10 @@ impl DeadLetterStore for ScopedAccess {
         event_id: &str,
         deadline: Instant,
     ) -> Result<Option<DeadLetter>, DeadLetterError> {
-        self.dead_letters_of(connector_id).await?.get(connector_id, event_id, deadline).await
+        self.dead_letters_of(connector_id)
+            .await?
+            .get(connector_id, event_id, deadline)
+            .await
     }
 
     async fn delete(
@@ -298,7 +305,10 @@ impl DeadLetterStore for ScopedAccess {
         event_id: &str,
         deadline: Instant,
     ) -> Result<(), DeadLetterError> {
-        self.dead_letters_of(connector_id).await?.delete(connector_id, event_id, deadline).await
+        self.dead_letters_of(connector_id)
+            .await?
+            .delete(connector_id, event_id, deadline)
+            .await
     }
 }
 
