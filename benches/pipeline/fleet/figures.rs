@@ -40,6 +40,11 @@ fn attribution(report: &mut Report, run: &FleetRun) {
         a.missing,
         a.duplicates
     );
+    let published: u64 = run.steps.iter().map(|s| s.result.published).sum();
+    value.push_str(&format!(
+        "; the handler reported {} published",
+        thousands(published as f64)
+    ));
     if let Some(example) = &a.example {
         value.push_str(&format!(" (e.g. {example})"));
     }
