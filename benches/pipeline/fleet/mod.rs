@@ -122,7 +122,9 @@ pub const PAGE_WARM: &str = "one-page poll, warm container";
 pub async fn run() -> Result<FleetRun, String> {
     let deployment = Deployment::from_template()?;
     let started = Instant::now();
-    let moto = MotoServer::start();
+    // One request at a time: moto's threaded server numbers concurrent PutRecords to one shard
+    // alike, and the later record replaces the earlier (real Kinesis keeps both).
+    let moto = MotoServer::start_serialized();
     let aws = moto.sdk_config().await;
     create_cursor_table(&aws, TABLE).await;
     create_stream(&aws, STREAM, SHARDS).await;
