@@ -1,13 +1,16 @@
 //! End-to-end performance of okta-ingest against the in-process Okta simulator: normalizer,
 //! drain throughput and API efficiency, rate-limited drain, memory, Lambda start-up, delivery
-//! latency and cost. Prints each figure with its target and PASS/FAIL.
+//! latency and cost, and the fleet (1,000 connectors through the Lambda handler against moto).
+//! Prints each figure with its target and PASS/FAIL.
 //!
-//! Run: `make bench` (release build), or `cargo bench --features testkit --bench pipeline`.
+//! Run: `make bench` (release build), or `cargo bench --features testkit --bench pipeline`;
+//! `cargo bench --features testkit --bench pipeline -- fleet` runs the fleet figures alone.
 //! The simulator shares the process and its 2 cores with the connector: its rendering of event
 //! JSON counts against every drain figure, so they are lower bounds for the connector alone.
 
 mod backlog;
 mod coldstart;
+mod fleet;
 mod lambda;
 mod latency;
 mod normalizer;
@@ -59,8 +62,20 @@ fn main() {
     }
     // Before any thread starts: the AWS SDK must find everything it needs in the environment.
     lambda::isolate_aws_environment();
+    if args.iter().any(|a| a == fleet::child::CHILD_FLAG) {
+        fleet::child::main();
+        return;
+    }
     let mut report = Report::default();
     let rt = runtime();
+    // `cargo bench --bench pipeline -- fleet`: the fleet figures alone.
+    if args.iter().any(|a| a == "fleet") {
+        measure_fleet(&mut report, &rt);
+        report.add(Figure::info("machine", machine()));
+        println!();
+        report.print();
+        return;
+    }
 
     eprintln!("lambda start-up");
     let cold = rt.block_on(lambda::cold_init());
@@ -175,9 +190,22 @@ fn main() {
     };
     measure_latency(&mut report, &plan, &rt.block_on(latency::run(&plan)));
 
+    measure_fleet(&mut report, &rt);
+
     report.add(Figure::info("machine", machine()));
     println!();
     report.print();
+}
+
+fn measure_fleet(report: &mut Report, rt: &tokio::runtime::Runtime) {
+    eprintln!(
+        "fleet: {} connectors through the Lambda handler against moto (a few minutes)",
+        fleet::CONNECTORS
+    );
+    match rt.block_on(fleet::run()) {
+        Ok(run) => fleet::figures::add(report, &run),
+        Err(err) => report.add(Figure::checked("fleet benchmark", err, "completes", false)),
+    }
 }
 
 /// The CPU model and core count, to read the absolute figures by.
@@ -195,7 +223,7 @@ fn machine() -> String {
     format!("{model}, {cores} cores")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

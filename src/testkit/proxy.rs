@@ -152,10 +152,17 @@ impl FaultProxy {
         self.lock().applied.clone()
     }
 
-    /// How many requests whose head contains `matching` arrived so far.
+    /// How many requests whose head contains `matching` arrived so far (since the last
+    /// [`FaultProxy::take_heads`]).
     pub fn seen(&self, matching: &str) -> usize {
         let rules = self.lock();
         rules.heads.iter().filter(|h| h.contains(matching)).count()
+    }
+
+    /// The heads of every request that arrived since the last call, in order of arrival, and
+    /// forgets them (so a long run does not keep them all).
+    pub fn take_heads(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().heads)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Rules> {
