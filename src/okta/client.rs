@@ -88,18 +88,35 @@ struct Retries {
     nonce_retried: bool,
 }
 
+/// One HTTP client (connection pool, TLS configuration and root store) for every connector of
+/// the process: a connector's state is its token, nonce and rate-limit window, none of which
+/// lives in the HTTP client, and pooled connections are per host, so per org. Built per
+/// connector it would cost each cached connector its own TLS setup.
+fn shared_http(user_agent: &str) -> Result<reqwest::Client, OktaError> {
+    static SHARED: Mutex<Option<(String, reqwest::Client)>> = Mutex::new(None);
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((agent, http)) = shared.as_ref() {
+        if agent == user_agent {
+            return Ok(http.clone());
+        }
+    }
+    let http = reqwest::Client::builder()
+        .user_agent(user_agent)
+        // Okta's next links stay on the org; a redirect elsewhere would carry our token.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| OktaError::HttpClient(e.to_string()))?;
+    *shared = Some((user_agent.to_owned(), http.clone()));
+    Ok(http)
+}
+
 impl OktaClient {
     pub fn new(
         org: &OrgUrl,
         credentials: &Credentials,
         options: ClientOptions,
     ) -> Result<OktaClient, OktaError> {
-        let http = reqwest::Client::builder()
-            .user_agent(options.user_agent.clone())
-            // Okta's next links stay on the org; a redirect elsewhere would carry our token.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| OktaError::HttpClient(e.to_string()))?;
+        let http = shared_http(&options.user_agent)?;
         let counters = Arc::new(Counters::default());
         let auth = Authenticator::new(
             credentials,
