@@ -56,6 +56,10 @@ pub struct RunSettings {
     /// Tail mode for every connector of this process (the CLI's `--tail-interval-secs`);
     /// otherwise a connector's `tail_interval_seconds` decides.
     pub tail_interval: Option<Duration>,
+    /// A poll that finds the live lease held by a run ending within this time waits for that
+    /// end and carries on, so a tail hands over without a gap (one period of the 1-minute
+    /// schedule).
+    pub takeover_horizon: Duration,
 }
 
 impl Default for RunSettings {
@@ -71,6 +75,7 @@ impl Default for RunSettings {
             allow_insecure_loopback: false,
             lease_owner_label: None,
             tail_interval: None,
+            takeover_horizon: Duration::from_secs(60),
         }
     }
 }
@@ -137,6 +142,7 @@ impl Settings {
             allow_insecure_loopback: env.flag("OKTA_ALLOW_INSECURE_LOOPBACK")?,
             lease_owner_label: None,
             tail_interval: None,
+            takeover_horizon: defaults.takeover_horizon,
         };
         Ok(Settings {
             cursor_table: env.required("CURSOR_TABLE")?,

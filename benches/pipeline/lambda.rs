@@ -77,3 +77,18 @@ pub fn release_binary() -> Option<(PathBuf, u64)> {
     let size = std::fs::metadata(&path).ok()?.len();
     Some((path, size))
 }
+
+/// The function's default memory in MB, as the infra template declares it
+/// (`Parameters.FunctionMemorySize.Default`).
+pub fn template_memory_mb() -> f64 {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/infra/template.yaml");
+    let template = std::fs::read_to_string(path).expect("infra/template.yaml is readable");
+    template
+        .lines()
+        .skip_while(|line| line.trim() != "FunctionMemorySize:")
+        .skip(1)
+        .take_while(|line| line.starts_with("    "))
+        .find_map(|line| line.trim().strip_prefix("Default:"))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("infra/template.yaml declares FunctionMemorySize with a numeric Default")
+}

@@ -1,12 +1,21 @@
-//! Delivery latency on a schedule, time-compressed: events are persisted at a steady rate while
-//! a poll starts every `period`; each latency is (first acknowledgement − persistence), scaled
-//! back to real time.
+//! Delivery latency and what it costs, on the schedule the Lambda runs on, time-compressed.
+//!
+//! A scheduler starts an invocation (`Connector::handle` with a poll and the Lambda's
+//! deadline) every schedule period, concurrently as Lambda would, while events are persisted at
+//! a steady rate. With a tail interval, those invocations run the product's tail mode, lease
+//! handover included. Every duration the product waits on is divided by `scale`: the schedule
+//! period, the function timeout, the safety margin, the tail interval (the tail's own sleeps
+//! run on the same clock, as they are plain tokio sleeps of that interval) and the takeover
+//! horizon. Each latency (first acknowledgement by the sink − persistence) is multiplied back
+//! by `scale`; so is the connector's real processing time, which makes the figures
+//! pessimistic, never flattering.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use okta_ingest::actions::Outcome;
 use okta_ingest::okta::ClientOptions;
-use okta_sim::Simulator;
+use okta_sim::{SimConfig, Simulator};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::rig::{settings, sim_config, Rig};
@@ -15,13 +24,34 @@ use crate::sinks::TimingSink;
 /// How often new events are persisted within the compressed run.
 const APPEND_EVERY: Duration = Duration::from_millis(20);
 
-pub struct LatencyPlan {
-    /// Real seconds per compressed second (60 s schedule → 1 s polls: 60).
-    pub scale: u32,
+/// The production schedule and function, in real time.
+#[derive(Clone, Copy)]
+pub struct Schedule {
     pub period: Duration,
-    pub polls: u32,
-    /// Events persisted per compressed second.
+    /// The function timeout (infra template `FunctionTimeout`).
+    pub timeout: Duration,
+    /// `SAFETY_MARGIN_SECONDS`.
+    pub safety_margin: Duration,
+}
+
+#[derive(Clone, Copy)]
+pub struct LatencyPlan {
+    /// `None`: tail mode off.
+    pub tail_interval: Option<Duration>,
+    pub schedule: Schedule,
+    /// Real seconds per compressed second.
+    pub scale: u32,
+    /// Scheduled invocations while events are persisted.
+    pub ticks: u32,
+    /// Events persisted per real second.
     pub events_per_sec: u32,
+}
+
+/// One invocation the scheduler started.
+struct Invocation {
+    started: Instant,
+    ended: Option<Instant>,
+    outcome: Option<Outcome>,
 }
 
 pub struct LatencyRun {
@@ -29,6 +59,14 @@ pub struct LatencyRun {
     pub delivered: usize,
     /// Scaled back to real time, sorted ascending.
     pub latencies: Vec<Duration>,
+    pub invocations: usize,
+    pub lease_held: usize,
+    /// Lambda-billed seconds per second of the run: the sum of invocation durations over the
+    /// run's span (both in compressed time).
+    pub billed_per_sec: f64,
+    /// Mean duration of an invocation, in the run's own (compressed) time.
+    pub mean_invocation: Duration,
+    pub okta_requests_per_min: f64,
 }
 
 impl LatencyRun {
@@ -39,20 +77,35 @@ impl LatencyRun {
         let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
         self.latencies[rank.clamp(1, self.latencies.len()) - 1]
     }
+
+    pub fn max(&self) -> Duration {
+        self.latencies.last().copied().unwrap_or_default()
+    }
 }
 
-pub async fn run(plan: &LatencyPlan) -> LatencyRun {
-    let sim = Simulator::start(sim_config(0, None))
+pub async fn run(plan: LatencyPlan) -> LatencyRun {
+    let scale = plan.scale;
+    // Only events the catalog publishes, so every persisted event must reach the sink: one
+    // left behind would be missing from the latencies instead of counting as the slowest.
+    let config = SimConfig {
+        system_event_ratio: 0.0,
+        non_catalog_ratio: 0.0,
+        ..sim_config(0, None)
+    };
+    let sim = Simulator::start(config)
         .await
         .expect("the simulator starts on loopback");
     let sink = Arc::new(TimingSink::default());
-    let rig = Rig::over(sim, sink.clone(), settings(ClientOptions::default()));
-    let budget = plan.period * 5;
-    // The first poll sets the cursor; everything after it is new.
-    rig.poll_within(budget).await;
+    let mut run_settings = settings(ClientOptions::default());
+    run_settings.safety_margin = plan.schedule.safety_margin / scale;
+    run_settings.tail_interval = plan.tail_interval.map(|interval| interval / scale);
+    run_settings.takeover_horizon =
+        okta_ingest::settings::RunSettings::default().takeover_horizon / scale;
+    let rig = Arc::new(Rig::over(sim, sink.clone(), run_settings));
 
     let persisted: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
-    let per_tick = (f64::from(plan.events_per_sec) * APPEND_EVERY.as_secs_f64()).round() as usize;
+    let per_tick =
+        (f64::from(plan.events_per_sec * scale) * APPEND_EVERY.as_secs_f64()).round() as usize;
     let appender = tokio::spawn({
         let (sim, persisted) = (rig.sim.clone(), persisted.clone());
         async move {
@@ -68,29 +121,101 @@ pub async fn run(plan: &LatencyPlan) -> LatencyRun {
             }
         }
     });
-    let mut schedule = tokio::time::interval(plan.period);
+
+    let invocations: Arc<Mutex<Vec<Invocation>>> = Arc::default();
+    let timeout = plan.schedule.timeout / scale;
+    let mut schedule = tokio::time::interval(plan.schedule.period / scale);
     schedule.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    schedule.tick().await;
-    for _ in 0..plan.polls {
+    let mut tasks = Vec::new();
+    let mut invoke = || {
+        let (rig, invocations) = (rig.clone(), invocations.clone());
+        tasks.push(tokio::spawn(async move {
+            let index = {
+                let mut list = invocations.lock().unwrap();
+                list.push(Invocation {
+                    started: Instant::now(),
+                    ended: None,
+                    outcome: None,
+                });
+                list.len() - 1
+            };
+            let summary = rig.poll_within(timeout).await;
+            let mut list = invocations.lock().unwrap();
+            list[index].ended = Some(Instant::now());
+            list[index].outcome = Some(summary.outcome);
+        }));
+    };
+    let started = Instant::now();
+    for _ in 0..plan.ticks {
         schedule.tick().await;
-        rig.poll_within(budget).await;
+        invoke();
     }
-    appender.abort();
-    // Collect what the last scheduled poll left, as the next scheduled poll would.
     schedule.tick().await;
-    rig.poll_within(budget).await;
+    appender.abort();
+    let appended = persisted.lock().unwrap().len();
+    // What the run persisted last is collected as it would be: by the tail's next rounds, or
+    // by the next scheduled poll; the schedule keeps running meanwhile.
+    let settle_until = Instant::now()
+        + plan
+            .tail_interval
+            .map_or(plan.schedule.period / 2, |interval| interval * 2)
+            / scale;
+    invoke();
+    loop {
+        tokio::select! {
+            _ = schedule.tick() => invoke(),
+            _ = tokio::time::sleep_until(settle_until) => break,
+        }
+    }
+    let ended = Instant::now();
+    for task in &tasks {
+        task.abort();
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let span = ended.duration_since(started);
+    let okta_requests = rig
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/logs")
+        .count();
 
     let persisted = std::mem::take(&mut *persisted.lock().unwrap());
     let mut latencies: Vec<Duration> = persisted
         .iter()
         .filter_map(|(id, at)| Some(sink.acknowledged_at(id)?.saturating_duration_since(*at)))
-        .map(|d| d * plan.scale)
+        .map(|d| d * scale)
         .collect();
     latencies.sort_unstable();
-    rig.shutdown().await;
+
+    let invocations = std::mem::take(&mut *invocations.lock().unwrap());
+    let billed: Duration = invocations
+        .iter()
+        .map(|i| {
+            i.ended
+                .unwrap_or(ended)
+                .min(ended)
+                .duration_since(i.started)
+        })
+        .sum();
+    let lease_held = invocations
+        .iter()
+        .filter(|i| i.outcome == Some(Outcome::LeaseHeld))
+        .count();
+    if let Ok(rig) = Arc::try_unwrap(rig) {
+        rig.shutdown().await;
+    }
     LatencyRun {
-        appended: persisted.len(),
+        appended,
         delivered: latencies.len(),
         latencies,
+        invocations: invocations.len(),
+        lease_held,
+        billed_per_sec: billed.as_secs_f64() / span.as_secs_f64(),
+        mean_invocation: billed / (invocations.len().max(1) as u32),
+        okta_requests_per_min: okta_requests as f64
+            / (span.as_secs_f64() * f64::from(scale) / 60.0),
     }
 }

@@ -18,31 +18,28 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         deadline: Instant,
         summary: &mut Summary,
     ) -> Result<Option<(Lease, CursorItem)>, RunError> {
-        let now = OffsetDateTime::now_utc();
-        let owner = match &self.settings.lease_owner_label {
+        let claim = self.claim_once(key, &self.lease_owner(), deadline).await?;
+        Ok(settle(key, claim, summary))
+    }
+
+    /// A fresh owner name for one invocation's leases.
+    pub(super) fn lease_owner(&self) -> String {
+        match &self.settings.lease_owner_label {
             Some(label) => format!("{label} ({})", uuid::Uuid::new_v4()),
             None => uuid::Uuid::new_v4().to_string(),
-        };
-        let lease_until = now + deadline.saturating_duration_since(Instant::now()) + LEASE_MARGIN;
-        match self.store.claim(key, &owner, now, lease_until).await? {
-            Claim::Acquired { lease, item } => Ok(Some((lease, item))),
-            Claim::Held { owner, until } => {
-                summary.outcome = Outcome::LeaseHeld;
-                summary.message = Some(format!(
-                    "another invocation ({owner}) holds the lease on {key} until {until}; nothing to do"
-                ));
-                Ok(None)
-            }
-            Claim::Paused(pause) => {
-                summary.outcome = Outcome::Paused;
-                summary.message = Some(format!(
-                    "connector is paused by {}: {}",
-                    pause.by.as_str(),
-                    pause.reason
-                ));
-                Ok(None)
-            }
         }
+    }
+
+    /// One claim attempt by `owner`, with a lease that outlives `deadline` by [`LEASE_MARGIN`].
+    pub(super) async fn claim_once(
+        &self,
+        key: &str,
+        owner: &str,
+        deadline: Instant,
+    ) -> Result<Claim, RunError> {
+        let now = OffsetDateTime::now_utc();
+        let lease_until = now + deadline.saturating_duration_since(Instant::now()) + LEASE_MARGIN;
+        Ok(self.store.claim(key, owner, now, lease_until).await?)
     }
 
     /// Releases the lease with the run's outcome, cut before the invocation's `deadline`;
@@ -92,5 +89,32 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             summary.backfill = Some(progress);
         }
         Ok(failure)
+    }
+}
+
+/// The claimed lease, or `None` with the summary saying who holds it or why it is paused.
+pub(super) fn settle(
+    key: &str,
+    claim: Claim,
+    summary: &mut Summary,
+) -> Option<(Lease, CursorItem)> {
+    match claim {
+        Claim::Acquired { lease, item } => Some((lease, item)),
+        Claim::Held { owner, until } => {
+            summary.outcome = Outcome::LeaseHeld;
+            summary.message = Some(format!(
+                "another invocation ({owner}) holds the lease on {key} until {until}; nothing to do"
+            ));
+            None
+        }
+        Claim::Paused(pause) => {
+            summary.outcome = Outcome::Paused;
+            summary.message = Some(format!(
+                "connector is paused by {}: {}",
+                pause.by.as_str(),
+                pause.reason
+            ));
+            None
+        }
     }
 }

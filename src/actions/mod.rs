@@ -13,6 +13,7 @@ mod sources;
 mod stream;
 mod summary;
 mod tail;
+mod takeover;
 mod test_connection;
 
 pub use summary::{BackfillProgress, Outcome, StateView, Summary};

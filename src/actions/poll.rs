@@ -28,7 +28,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
     ) -> Result<(), RunError> {
         let poll_started = OffsetDateTime::now_utc();
         let Some((mut lease, item)) = self
-            .claim(&live_key(id.as_str()), deadline, summary)
+            .claim_or_take_over(&live_key(id.as_str()), deadline, summary)
             .await?
         else {
             return Ok(());

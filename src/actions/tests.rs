@@ -433,6 +433,63 @@ async fn a_tailing_poll_delivers_new_events_each_interval_and_hands_over_cleanly
 }
 
 #[tokio::test]
+async fn the_last_poll_before_a_tail_ends_takes_it_over_and_earlier_ones_stand_back() {
+    let twins = twins_with(5, DOCUMENT, None, |settings| {
+        settings.tail_interval = Some(Duration::from_millis(50));
+        settings.takeover_horizon = Duration::from_millis(800);
+    });
+    // The tail's work ends at 1,900 ms (its budget less the 100 ms safety margin).
+    let tail = twins.run_for(Action::Poll, Duration::from_millis(2000));
+    let early = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        twins
+            .run_for(Action::Poll, Duration::from_millis(3000))
+            .await
+    };
+    let late = async {
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        append(&twins.okta, 5..8);
+        twins
+            .run_for(Action::Poll, Duration::from_millis(3000))
+            .await
+    };
+    let more = async {
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        append(&twins.okta, 8..11);
+    };
+    let (tail, early, late, ()) = tokio::join!(tail, early, late, more);
+    assert_eq!(tail.outcome, Outcome::Ok, "{tail:?}");
+    assert_eq!(
+        early.outcome,
+        Outcome::LeaseHeld,
+        "the tail ends beyond the horizon: {early:?}"
+    );
+    assert_eq!(late.outcome, Outcome::Ok, "{late:?}");
+    assert!(
+        late.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("took the lease over"),
+        "{late:?}"
+    );
+    assert!(late.tail_rounds.unwrap() >= 1, "the successor tails on");
+    let ids: Vec<String> = twins
+        .sink
+        .records()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert_eq!(
+        ids,
+        (0..11).map(|n| format!("e{n}")).collect::<Vec<_>>(),
+        "in order, none twice, across the handover"
+    );
+    let item = twins.store.snapshot(ID).unwrap();
+    assert_eq!(item.lease_owner, None, "the successor released the lease");
+    assert_eq!(item.delivered_total, 11);
+}
+
+#[tokio::test]
 async fn disable_stops_a_tailing_poll_within_one_interval() {
     let twins = tailing(5, Duration::from_millis(50));
     let disable = async {
