@@ -3,11 +3,12 @@
 //! and review the diff.
 #![cfg(feature = "testkit")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use okta_ingest::normalize::catalog::Catalog;
 use okta_ingest::normalize::event::TotalEvent;
 use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer, NormalizerConfig};
+use okta_ingest::testkit::fixtures::{fixtures_dir, okta_fixtures};
 use okta_ingest::testkit::schema;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -23,25 +24,6 @@ fn normalizer(policy: CatalogPolicy, include_raw: bool) -> Normalizer {
         policy,
         include_raw,
     })
-}
-
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// (name, raw text) of every Okta fixture, sorted by name.
-fn okta_fixtures() -> Vec<(String, String)> {
-    let mut fixtures: Vec<(String, String)> = std::fs::read_dir(fixtures_dir().join("okta"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .map(|path| {
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&path).unwrap())
-        })
-        .collect();
-    fixtures.sort();
-    fixtures
 }
 
 /// The normalized event, checked against the schema and the record's keys, or the exclusion.

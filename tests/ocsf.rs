@@ -5,11 +5,12 @@
 #![cfg(feature = "testkit")]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use okta_ingest::normalize::catalog::Catalog;
 use okta_ingest::normalize::ocsf::class::OcsfClass;
 use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer, NormalizerConfig};
+use okta_ingest::testkit::fixtures::{fixtures_dir, okta_fixtures};
 use okta_ingest::testkit::ocsf_schema::{assert_valid_ocsf, schema};
 use okta_sim::{SimConfig, Simulator};
 use proptest::prelude::*;
@@ -26,25 +27,6 @@ fn normalizer(policy: CatalogPolicy) -> Normalizer {
         policy,
         include_raw: false,
     })
-}
-
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// (name, raw text) of every Okta fixture, sorted by name.
-fn okta_fixtures() -> Vec<(String, String)> {
-    let mut fixtures: Vec<(String, String)> = std::fs::read_dir(fixtures_dir().join("okta"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .map(|path| {
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&path).unwrap())
-        })
-        .collect();
-    fixtures.sort();
-    fixtures
 }
 
 fn fixture(name: &str) -> Value {

@@ -6,6 +6,7 @@
 //! - [`moto`]: a local AWS emulator per test and the resources the connector uses;
 //! - [`proxy`]: a fault-injecting HTTP proxy on 127.0.0.1 (answers lost after the service
 //!   applied the request, requests that never get an answer);
+//! - [`fixtures`]: the Okta event fixtures of `tests/fixtures/okta/`;
 //! - [`keys`]: RSA and P-256 signing keys as JWKs and PEM;
 //! - [`logs`]: everything a test binary logs, to assert on what was (not) written;
 //! - [`schema`]: validation against the published TOTAL v1 JSON Schema;
@@ -16,6 +17,8 @@
 //! every store passes), `secrets::memory`, `sink::memory` (with scripted failures) and
 //! `sink::kinesis::faults` (Kinesis answers no emulator produces).
 
+#[cfg(feature = "testkit")]
+pub mod fixtures;
 pub mod keys;
 pub mod logs;
 #[cfg(feature = "testkit")]
