@@ -63,13 +63,21 @@ where
         .await
 }
 
-#[tokio::test]
-async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
+/// moto with one-shard `streams` and the dead-letter bucket.
+async fn moto_with(streams: &[&str]) -> (MotoServer, aws_config::SdkConfig, aws_sdk_s3::Client) {
     let server = MotoServer::start();
     let config = server.sdk_config().await;
-    moto::create_stream(&config, STREAM, 1).await;
+    for stream in streams {
+        moto::create_stream(&config, stream, 1).await;
+    }
     let s3 = s3_client(&config);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    (server, config, s3)
+}
+
+#[tokio::test]
+async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
+    let (_server, config, s3) = moto_with(&[STREAM]).await;
 
     let okta = Arc::new(MemoryLogSource::new());
     let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
@@ -151,11 +159,7 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
 
 #[tokio::test]
 async fn redrive_republishes_a_dead_lettered_event_and_forgets_it() {
-    let server = MotoServer::start();
-    let config = server.sdk_config().await;
-    moto::create_stream(&config, STREAM, 1).await;
-    let s3 = s3_client(&config);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let (_server, config, s3) = moto_with(&[STREAM]).await;
 
     let okta = Arc::new(MemoryLogSource::new());
     let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
@@ -203,12 +207,7 @@ async fn redrive_republishes_a_dead_lettered_event_and_forgets_it() {
 #[tokio::test]
 async fn an_event_refused_by_the_ocsf_stream_is_kept_for_it_and_redriven_there_only() {
     const OCSF_STREAM: &str = "identity-events-ocsf";
-    let server = MotoServer::start();
-    let config = server.sdk_config().await;
-    moto::create_stream(&config, STREAM, 1).await;
-    moto::create_stream(&config, OCSF_STREAM, 1).await;
-    let s3 = s3_client(&config);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let (_server, config, s3) = moto_with(&[STREAM, OCSF_STREAM]).await;
 
     let okta = Arc::new(MemoryLogSource::new());
     let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
