@@ -1,11 +1,37 @@
-//! What the AWS SDK clients of the ports share: the bounds of every call.
+//! What the AWS SDK clients of the ports share: one HTTPS client and the bounds of every call.
 //!
 //! Each call is also bounded by the time its caller has left (`tokio::time::timeout_at` on the
 //! work deadline), so these bounds only decide how soon a stalled attempt is cut and retried.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// The process's HTTPS client for AWS. Without it every SDK client builds its own (a TLS
+/// configuration with its own copy of the root store, and a connection pool), and a container
+/// serving many connectors, with a few clients per connector session, would hold hundreds of them.
+pub fn https_client() -> SharedHttpClient {
+    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .build_https()
+        })
+        .clone()
+}
+
+/// `config` with the process's HTTPS client, unless it already has one (a test's own).
+pub fn with_shared_https(config: SdkConfig) -> SdkConfig {
+    if config.http_client().is_some() {
+        return config;
+    }
+    config.into_builder().http_client(https_client()).build()
+}
 
 /// Bounds of every DynamoDB and Secrets Manager call. A healthy call answers in milliseconds,
 /// so an attempt still waiting after two seconds has stalled; the call with the SDK's retries

@@ -71,7 +71,7 @@ impl Default for RunSettings {
             pause_after_failures: 5,
             okta: ClientOptions::default(),
             secret_cache_ttl: DEFAULT_SECRET_TTL,
-            connector_cache_size: NonZeroUsize::new(256).expect("non-zero"),
+            connector_cache_size: NonZeroUsize::new(128).expect("non-zero"),
             allow_insecure_loopback: false,
             lease_owner_label: None,
             tail_interval: None,

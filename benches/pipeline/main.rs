@@ -5,7 +5,8 @@
 //!
 //! Run: `make bench` (release build), or `cargo bench --features simulator --bench pipeline`;
 //! `-- latency share` after it runs only those sections (lambda, requests, normalizer, ordering,
-//! backlog, share, latency, fleet); `-- fleet` runs the fleet figures alone.
+//! backlog, share, latency, fleet); `-- fleet` runs the fleet figures alone, `-- fleet-memory`
+//! only the handler's memory by distinct connectors.
 //! The simulator shares the process and its 2 cores with the connector: its rendering of event
 //! JSON counts against every drain figure, so they are lower bounds for the connector alone.
 
@@ -30,6 +31,7 @@ use okta_sim::RateLimitConfig;
 
 use backlog::BacklogRun;
 use procfs::mib;
+use ratelimited::OtherClient;
 use report::{per_sec, thousands, Figure, Report};
 
 /// Speed targets are ratios to a baseline measured in the same run on the same bytes, so they
@@ -134,34 +136,47 @@ fn main() {
             window: Duration::from_secs(60),
         };
         let scenarios = [
-            ("10 s window, whole bucket", short, 2, dedicated, 0),
+            (
+                "10 s window, whole bucket",
+                short,
+                2,
+                dedicated,
+                OtherClient::None,
+            ),
             (
                 "10 s window, default share",
                 short,
                 2,
                 ClientOptions::default(),
-                0,
+                OtherClient::None,
             ),
             (
-                "10 s window, default share, other client 14/window",
+                "10 s window, default share, other client 14/window spread",
                 short,
                 2,
                 ClientOptions::default(),
-                14,
+                OtherClient::Spread(14),
+            ),
+            (
+                "10 s window, default share, other client 16 as each later window opens",
+                short,
+                3,
+                ClientOptions::default(),
+                OtherClient::Burst(16),
             ),
             (
                 "60 s window, default share",
                 long,
                 1,
                 ClientOptions::default(),
-                0,
+                OtherClient::None,
             ),
             (
-                "60 s window, default share, other client 40/window",
+                "60 s window, default share, other client 40/window spread",
                 long,
                 1,
                 ClientOptions::default(),
-                40,
+                OtherClient::Spread(40),
             ),
         ];
         let runs = rt.block_on(async {
@@ -224,6 +239,14 @@ fn main() {
 
     if wants("fleet") {
         measure_fleet(&mut report, &rt);
+    } else if only.contains(&"fleet-memory") {
+        eprintln!("fleet: handler memory by distinct connectors (about 2 minutes)");
+        match rt.block_on(fleet::memory_only()) {
+            Ok((deployment, memory)) => {
+                fleet::figures::memory_figures(&mut report, &deployment, &memory)
+            }
+            Err(err) => report.add(Figure::checked("fleet memory", err, "completes", false)),
+        }
     }
 
     report.add(Figure::info("machine", machine()));
@@ -500,8 +523,8 @@ fn measure_rate(report: &mut Report, label: &str, run: &ratelimited::RateRun) {
     let achieved = run.fetched as f64 / run.allowed_events().max(1) as f64;
     report.add(Figure::checked(
         &format!(
-            "rate-limited drain, {label} ({} requests/window × {})",
-            run.allowed_per_window, run.windows
+            "rate-limited drain, {label} (share {} requests/window × {})",
+            run.share_per_window, run.windows
         ),
         format!(
             "{} of {} allowed events ({:.1}%), {} requests",
@@ -513,13 +536,14 @@ fn measure_rate(report: &mut Report, label: &str, run: &ratelimited::RateRun) {
         "≥ 95%",
         achieved >= RATE_SHARE_TARGET,
     ));
-    let per_window = run.requests as f64 / f64::from(run.windows.max(1));
+    let windows = f64::from(run.windows.max(1));
+    let per_window = run.requests as f64 / windows;
+    let allowed_per_window = run.allowed_requests as f64 / windows;
     report.add(Figure::info(
         &format!("requests per window, {label}"),
         format!(
-            "{per_window:.1} of {} allowed ({:.0}%)",
-            run.allowed_per_window,
-            100.0 * per_window / f64::from(run.allowed_per_window.max(1))
+            "{per_window:.1} of {allowed_per_window:.1} allowed ({:.0}%)",
+            100.0 * per_window / allowed_per_window.max(1.0)
         ),
     ));
     report.add(Figure::checked(
@@ -528,6 +552,21 @@ fn measure_rate(report: &mut Report, label: &str, run: &ratelimited::RateRun) {
         "0",
         run.throttled == 0,
     ));
+    if run.other_answered + run.other_throttled > 0 {
+        report.add(Figure::info(
+            &format!("the other client, {label}"),
+            format!(
+                "{:.1} requests/window answered, {} refused with 429{}",
+                run.other_answered as f64 / windows,
+                run.other_throttled,
+                if run.other_throttled > 0 {
+                    " (it asked for more than the connector's share left it)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
 }
 
 fn mode(plan: &latency::LatencyPlan) -> String {

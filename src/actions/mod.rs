@@ -106,7 +106,11 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
     /// A connector whose Okta sources come from `sources` (the in-memory twin in tests).
     pub fn with_sources(secrets: S, store: C, sink: K, sources: F, settings: RunSettings) -> Self {
         Connector {
-            secrets: CachedSecretSource::new(secrets, settings.secret_cache_ttl),
+            secrets: CachedSecretSource::new(
+                secrets,
+                settings.secret_cache_ttl,
+                settings.connector_cache_size,
+            ),
             store,
             sink,
             sources: Sources::new(sources, settings.connector_cache_size),

@@ -34,6 +34,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             return Ok(());
         };
         let work_deadline = self.work_deadline(deadline);
+        let first_round_started = Instant::now();
         let mut drained = self
             .drain_item(id, &mut lease, &item, StreamKind::Live, deadline)
             .await;
@@ -46,6 +47,7 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
         if let Some(interval) = tail_interval.filter(|_| caught_up && drained.error.is_none()) {
             let plan = TailPlan {
                 interval,
+                first_round_started,
                 deadline,
                 work_deadline,
                 first_poll,

@@ -170,6 +170,7 @@ async fn execute(args: ConnectorsArgs) -> Result<String, FleetError> {
         .map_err(FleetError::Deployment)?;
     // Every call of the command is bounded: a stalled service fails it instead of hanging it.
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::aws::https_client())
         .timeout_config(crate::aws::call_timeouts())
         .load()
         .await;

@@ -74,8 +74,10 @@ impl ScopedAccess {
         cursor_table: String,
         cache_size: NonZeroUsize,
     ) -> Self {
-        let base = base
-            .to_builder()
+        // One HTTPS client for every connector's session: requests are signed per connector,
+        // so sharing TLS setup and pooled connections to the same endpoints shares no credentials.
+        let base = crate::aws::with_shared_https(base)
+            .into_builder()
             .timeout_config(crate::aws::call_timeouts())
             .build();
         ScopedAccess {

@@ -53,7 +53,10 @@ pub type LambdaConnector = Connector<Arc<ScopedAccess>, Arc<ScopedAccess>, Kines
 /// Builds the connector with the AWS configuration of the environment (`AWS_ENDPOINT_URL`
 /// points it at a local emulator).
 pub async fn init(settings: &Settings) -> LambdaConnector {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::aws::https_client())
+        .load()
+        .await;
     connector(settings, &aws)
 }
 

@@ -88,6 +88,11 @@ struct Retries {
     nonce_retried: bool,
 }
 
+/// How long an idle connection to an org is kept: long enough for the next page of a drain and
+/// for short tail rounds, short enough that a container serving many orgs does not hold one
+/// open connection per org it has polled (each with its TLS buffers) for minutes.
+const IDLE_CONNECTION_KEPT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One HTTP client (connection pool, TLS configuration and root store) for every connector of
 /// the process: a connector's state is its token, nonce and rate-limit window, none of which
 /// lives in the HTTP client, and pooled connections are per host, so per org. Built per
@@ -104,6 +109,7 @@ fn shared_http(user_agent: &str) -> Result<reqwest::Client, OktaError> {
         .user_agent(user_agent)
         // Okta's next links stay on the org; a redirect elsewhere would carry our token.
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(IDLE_CONNECTION_KEPT)
         .build()
         .map_err(|e| OktaError::HttpClient(e.to_string()))?;
     *shared = Some((user_agent.to_owned(), http.clone()));

@@ -1,11 +1,14 @@
 //! Caches connector configurations across warm Lambda invocations. Entries expire after a short
-//! TTL and can be dropped early, so a rotated key is picked up without a redeploy.
+//! TTL and can be dropped early, so a rotated key is picked up without a redeploy; at most
+//! `capacity` connectors are kept (the least recently used go first), so a container serving
+//! many connectors holds the same memory however many it has seen.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use lru::LruCache;
 use tokio::time::Instant;
 
 use super::{SecretSource, SecretString, SecretsError};
@@ -16,29 +19,29 @@ pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(5 * 60);
 pub struct CachedSecretSource<S> {
     inner: S,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (SecretString, Instant)>>,
+    entries: Mutex<LruCache<String, (SecretString, Instant)>>,
 }
 
 impl<S: SecretSource> CachedSecretSource<S> {
-    pub fn new(inner: S, ttl: Duration) -> Self {
+    pub fn new(inner: S, ttl: Duration, capacity: NonZeroUsize) -> Self {
         CachedSecretSource {
             inner,
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(LruCache::new(capacity)),
         }
     }
 
     /// Forgets the connector's cached configuration: the next fetch reads the source again
     /// (after an auth failure, in case the key was rotated).
     pub fn invalidate(&self, connector_id: &str) {
-        self.lock().remove(connector_id);
+        self.lock().pop(connector_id);
     }
 
     pub fn inner(&self) -> &S {
         &self.inner
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (SecretString, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, (SecretString, Instant)>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -54,7 +57,7 @@ impl<S: SecretSource> SecretSource for CachedSecretSource<S> {
         // Failures are not cached: the next invocation tries the source again.
         let value = self.inner.fetch(connector_id).await?;
         self.lock()
-            .insert(connector_id.to_owned(), (value.clone(), Instant::now()));
+            .put(connector_id.to_owned(), (value.clone(), Instant::now()));
         Ok(value)
     }
 }
@@ -65,10 +68,15 @@ mod tests {
     use crate::secrets::memory::MemorySecretSource;
 
     fn cached(ttl: Duration) -> CachedSecretSource<MemorySecretSource> {
+        cached_with(ttl, 16)
+    }
+
+    fn cached_with(ttl: Duration, capacity: usize) -> CachedSecretSource<MemorySecretSource> {
         let source = MemorySecretSource::new();
         source.set("acme", "v1");
         source.set("globex", "g1");
-        CachedSecretSource::new(source, ttl)
+        source.set("initech", "i1");
+        CachedSecretSource::new(source, ttl, NonZeroUsize::new(capacity).unwrap())
     }
 
     #[tokio::test]
@@ -101,6 +109,22 @@ mod tests {
         assert_eq!(cache.fetch("acme").await.unwrap().expose(), "v2");
         assert_eq!(cache.fetch("globex").await.unwrap().expose(), "g1");
         assert_eq!(cache.inner().fetches(), 3);
+    }
+
+    #[tokio::test]
+    async fn keeps_at_most_its_capacity_dropping_the_least_recently_used() {
+        let cache = cached_with(DEFAULT_SECRET_TTL, 2);
+        cache.fetch("acme").await.unwrap();
+        cache.fetch("globex").await.unwrap();
+        cache.fetch("acme").await.unwrap();
+        cache.fetch("initech").await.unwrap();
+        assert_eq!(cache.lock().len(), 2);
+        assert_eq!(cache.inner().fetches(), 3);
+        // acme was used more recently than globex, so globex is the one read again.
+        cache.fetch("acme").await.unwrap();
+        assert_eq!(cache.inner().fetches(), 3);
+        cache.fetch("globex").await.unwrap();
+        assert_eq!(cache.inner().fetches(), 4);
     }
 
     #[tokio::test]

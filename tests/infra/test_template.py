@@ -228,7 +228,7 @@ def test_function_runs_the_bootstrap_with_its_configuration_in_the_environment(d
         "DEAD_LETTER_KMS_KEY": outputs["EncryptionKeyArn"],
         "SECRET_ID_TEMPLATE": "okta-ingest/{connector_id}",
         "CONNECTOR_ACCESS_ROLE_ARN": access_role["Arn"],
-        "CONNECTOR_CACHE_SIZE": "256",
+        "CONNECTOR_CACHE_SIZE": "128",
         "PER_CONNECTOR_METRICS": "false",
         "DEFAULT_CONNECTOR_ID": "",
         "RUST_LOG": "info",

@@ -1,6 +1,8 @@
 //! The fleet run's figures, each against its target.
 
 use super::calls::CallKind;
+use super::child::CommandResult;
+use super::template::Deployment;
 use super::{cost, FleetRun, Step, CONCURRENCY, CONNECTORS, MEMORY_CHECKPOINTS, SERIAL};
 use super::{EMPTY_COLD, EMPTY_FLEET, EMPTY_WARM, FIRST, PAGE_FLEET, PAGE_WARM};
 use crate::procfs::mib;
@@ -140,7 +142,12 @@ fn calls(report: &mut Report, run: &FleetRun) {
 }
 
 fn memory(report: &mut Report, run: &FleetRun) {
-    let rss = &run.memory.rss_kib;
+    memory_figures(report, &run.deployment, &run.memory);
+}
+
+/// Handler memory at each checkpoint of distinct connectors, and the flatness verdict.
+pub fn memory_figures(report: &mut Report, deployment: &Deployment, measured: &CommandResult) {
+    let rss = &measured.rss_kib;
     let Some(&(_, base)) = rss.first() else {
         report.add(Figure::checked(
             "handler memory by distinct connectors",
@@ -160,7 +167,7 @@ fn memory(report: &mut Report, run: &FleetRun) {
             &format!(
                 "handler memory, {} distinct connectors in one process (cache {})",
                 thousands(n as f64),
-                run.deployment.connector_cache_size
+                deployment.connector_cache_size
             ),
             growth(n).map_or("not measured".into(), |g| {
                 format!("+{g:.1} MiB RSS over the first poll ({:.1} MiB)", mib(base))
@@ -179,7 +186,7 @@ fn memory(report: &mut Report, run: &FleetRun) {
         &format!("handler memory flat from {small} to {large} connectors"),
         verdict.0,
         "≤ 1.25× + 4 MiB",
-        verdict.1 && run.memory.not_ok == 0,
+        verdict.1 && measured.not_ok == 0,
     ));
 }
 

@@ -119,9 +119,17 @@ pub const EMPTY_COLD: &str = "empty poll, cold container";
 pub const EMPTY_WARM: &str = "empty poll, warm container";
 pub const PAGE_WARM: &str = "one-page poll, warm container";
 
-pub async fn run() -> Result<FleetRun, String> {
+/// moto, its table, stream and bucket, the simulated orgs and their secrets.
+struct Setup {
+    deployment: Deployment,
+    moto: MotoServer,
+    aws: aws_config::SdkConfig,
+    fleet: SimFleet,
+    secs: f64,
+}
+
+async fn set_up(started: Instant) -> Result<Setup, String> {
     let deployment = Deployment::from_template()?;
-    let started = Instant::now();
     // One request at a time: moto's threaded server numbers concurrent PutRecords to one shard
     // alike, and the later record replaces the earlier (real Kinesis keeps both).
     let moto = MotoServer::start_serialized();
@@ -148,7 +156,24 @@ pub async fn run() -> Result<FleetRun, String> {
         .await
         .map_err(|e| format!("simulated orgs: {e}"))?;
     create_secrets(&aws, &fleet).await?;
-    let setup_secs = started.elapsed().as_secs_f64();
+    Ok(Setup {
+        deployment,
+        moto,
+        aws,
+        fleet,
+        secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+pub async fn run() -> Result<FleetRun, String> {
+    let started = Instant::now();
+    let Setup {
+        deployment,
+        moto,
+        aws,
+        fleet,
+        secs: setup_secs,
+    } = set_up(started).await?;
     let proxy = FaultProxy::start(&moto.endpoint()).await;
 
     let mut function = LambdaProcess::spawn(&deployment, &proxy.endpoint())?;
@@ -187,14 +212,8 @@ pub async fn run() -> Result<FleetRun, String> {
     }
     function.finish().await;
 
-    eprintln!("  fleet: memory at {MEMORY_CHECKPOINTS:?} distinct connectors");
     // Straight to moto: the proxy's record of request heads is no part of the function.
-    let mut alone = LambdaProcess::spawn(&deployment, &moto.endpoint())?;
-    let checkpoints: Vec<String> = MEMORY_CHECKPOINTS.iter().map(|n| n.to_string()).collect();
-    let (memory, ..) = alone
-        .command(&format!("memory {}", checkpoints.join(",")))
-        .await?;
-    alone.finish().await;
+    let memory = measure_memory(&deployment, &moto.endpoint()).await?;
 
     let records = read_all_records(&aws, STREAM).await;
     let attribution = attribution::check(&fleet, &records);
@@ -209,6 +228,26 @@ pub async fn run() -> Result<FleetRun, String> {
         attribution,
         total_secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The handler's memory alone (`-- fleet-memory`): a fresh process polling 1,000 distinct
+/// connectors in turn.
+pub async fn memory_only() -> Result<(Deployment, CommandResult), String> {
+    let setup = set_up(Instant::now()).await?;
+    let memory = measure_memory(&setup.deployment, &setup.moto.endpoint()).await?;
+    setup.fleet.shutdown().await;
+    Ok((setup.deployment, memory))
+}
+
+async fn measure_memory(deployment: &Deployment, endpoint: &str) -> Result<CommandResult, String> {
+    eprintln!("  fleet: memory at {MEMORY_CHECKPOINTS:?} distinct connectors");
+    let mut alone = LambdaProcess::spawn(deployment, endpoint)?;
+    let checkpoints: Vec<String> = MEMORY_CHECKPOINTS.iter().map(|n| n.to_string()).collect();
+    let (memory, ..) = alone
+        .command(&format!("memory {}", checkpoints.join(",")))
+        .await?;
+    alone.finish().await;
+    Ok(memory)
 }
 
 /// `okta-ingest/<id>` per connector, tagged with its id, as `connectors add` writes it.
