@@ -145,6 +145,17 @@ impl<K: EventSink> Rig<K> {
         self.invoke(Action::Poll, Duration::from_secs(30)).await
     }
 
+    /// The operator's `disable` with `reason`.
+    pub async fn disable(&self, reason: &str) -> Result<Summary, Summary> {
+        let reason = reason.into();
+        self.invoke(Action::Disable { reason }, Duration::from_secs(5))
+            .await
+    }
+
+    pub async fn resume(&self) -> Result<Summary, Summary> {
+        self.invoke(Action::Resume, Duration::from_secs(5)).await
+    }
+
     /// One scheduled poll with `budget` until the runtime would stop it; its summary either way.
     pub async fn poll_within(&self, budget: Duration) -> Summary {
         let invocation = Invocation {
