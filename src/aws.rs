@@ -1,4 +1,5 @@
-//! What the AWS SDK clients of the ports share: one HTTPS client and the bounds of every call.
+//! What the AWS SDK clients of the ports share: one HTTPS client, the bounds of every call, and
+//! how a service's refusal is read.
 //!
 //! Each call is also bounded by the time its caller has left (`tokio::time::timeout_at` on the
 //! work deadline), so these bounds only decide how soon a stalled attempt is cut and retried.
@@ -9,6 +10,8 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::SharedHttpClient;
+// Every SDK crate re-exports the same smithy `SdkError` and `ProvideErrorMetadata`.
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// The process's HTTPS client for AWS. Without it every SDK client builds its own (a TLS
@@ -56,4 +59,14 @@ pub fn stream_timeouts() -> TimeoutConfig {
         .operation_attempt_timeout(Duration::from_secs(10))
         .operation_timeout(Duration::from_secs(30))
         .build()
+}
+
+/// The service's error code and message for a failed call; empty when the call never got a
+/// service's answer (a timeout, a connection error).
+pub fn service_code_and_message<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> (&str, &str) {
+    let service = err.as_service_error();
+    (
+        service.and_then(|e| e.code()).unwrap_or_default(),
+        service.and_then(|e| e.message()).unwrap_or_default(),
+    )
 }

@@ -15,11 +15,61 @@ use okta_ingest::secrets::secrets_manager::{SecretsManagerSource, DEFAULT_SECRET
 use okta_ingest::secrets::{SecretSource, SecretsError};
 use okta_ingest::sink::kinesis::faults::FaultyPutRecords;
 use okta_ingest::sink::kinesis::KinesisSink;
-use okta_ingest::sink::{EventSink, Record};
+use okta_ingest::sink::{EventSink, PublishStats, Record};
 use okta_ingest::testkit::moto::{self, MotoServer};
 use tokio::time::Instant;
 
 const TABLE: &str = "okta-ingest-cursors";
+const STREAM: &str = "identity-events";
+
+/// A store on a fresh moto whose item `acme` is `connector_id` and `attributes`, exactly as a
+/// hand edit leaves it. The server lives as long as the returned handle.
+async fn store_with_hand_edited_acme(
+    attributes: Vec<(&str, AttributeValue)>,
+) -> (MotoServer, DynamoCursorStore) {
+    let server = MotoServer::start();
+    let store = cursor_store(&server).await;
+    let config = server.sdk_config().await;
+    let item = [("connector_id", AttributeValue::S("acme".into()))]
+        .into_iter()
+        .chain(attributes)
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+    aws_sdk_dynamodb::Client::new(&config)
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    (server, store)
+}
+
+fn secrets_source(config: &aws_config::SdkConfig) -> SecretsManagerSource {
+    SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(config),
+        DEFAULT_SECRET_ID_TEMPLATE.into(),
+    )
+}
+
+/// A one-shard stream, and a sink writing to it through `FaultyPutRecords` with quick retries;
+/// `faults` arms the faults before the sink takes the API.
+async fn faulty_sink(
+    config: &aws_config::SdkConfig,
+    faults: impl FnOnce(&FaultyPutRecords<aws_sdk_kinesis::Client>),
+) -> KinesisSink<FaultyPutRecords<aws_sdk_kinesis::Client>> {
+    moto::create_stream(config, STREAM, 1).await;
+    let api = FaultyPutRecords::new(aws_sdk_kinesis::Client::new(config));
+    faults(&api);
+    KinesisSink::with_api(api, STREAM.into())
+        .with_backoff(ExponentialBuilder::new().with_min_delay(Duration::from_millis(5)))
+}
+
+async fn publish(sink: &impl EventSink, records: &[Record]) -> PublishStats {
+    sink.publish(records, Instant::now() + Duration::from_secs(60))
+        .await
+        .unwrap()
+}
 
 async fn cursor_store(server: &MotoServer) -> DynamoCursorStore {
     let config = server.sdk_config().await;
@@ -75,17 +125,11 @@ async fn concurrent_claims_acquire_exactly_once() {
 
 #[tokio::test]
 async fn malformed_item_names_the_attribute() {
-    let server = MotoServer::start();
-    let store = cursor_store(&server).await;
-    let config = server.sdk_config().await;
-    aws_sdk_dynamodb::Client::new(&config)
-        .put_item()
-        .table_name(TABLE)
-        .item("connector_id", AttributeValue::S("acme".into()))
-        .item("lease_expires_at", AttributeValue::S("tomorrow".into()))
-        .send()
-        .await
-        .unwrap();
+    let (_server, store) = store_with_hand_edited_acme(vec![(
+        "lease_expires_at",
+        AttributeValue::S("tomorrow".into()),
+    )])
+    .await;
     let err = store.load("acme").await.unwrap_err();
     assert!(matches!(err, CursorError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("lease_expires_at"), "{err}");
@@ -93,20 +137,13 @@ async fn malformed_item_names_the_attribute() {
 
 #[tokio::test]
 async fn hand_edited_items_that_read_as_free_and_unpaused_can_be_claimed() {
-    let server = MotoServer::start();
-    let store = cursor_store(&server).await;
-    let config = server.sdk_config().await;
     // `paused = false` and an owner without an expiry both read as "not paused" / "free".
-    aws_sdk_dynamodb::Client::new(&config)
-        .put_item()
-        .table_name(TABLE)
-        .item("connector_id", AttributeValue::S("acme".into()))
-        .item("paused", AttributeValue::Bool(false))
-        .item("lease_owner", AttributeValue::S("gone".into()))
-        .item("version", AttributeValue::N("3".into()))
-        .send()
-        .await
-        .unwrap();
+    let (_server, store) = store_with_hand_edited_acme(vec![
+        ("paused", AttributeValue::Bool(false)),
+        ("lease_owner", AttributeValue::S("gone".into())),
+        ("version", AttributeValue::N("3".into())),
+    ])
+    .await;
     let now = time::OffsetDateTime::now_utc();
     let claim = store
         .claim("acme", "me", now, now + time::Duration::minutes(5))
@@ -132,11 +169,8 @@ async fn missing_table_is_a_readable_service_error() {
 async fn kinesis_receives_every_published_record() {
     let server = MotoServer::start();
     let config = server.sdk_config().await;
-    moto::create_stream(&config, "identity-events", 2).await;
-    let sink = KinesisSink::new(
-        aws_sdk_kinesis::Client::new(&config),
-        "identity-events".into(),
-    );
+    moto::create_stream(&config, STREAM, 2).await;
+    let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&config), STREAM.into());
     // 401 people with three records each: a call holds one record per person.
     let records: Vec<Record> = (0..1203)
         .map(|n| Record {
@@ -145,17 +179,14 @@ async fn kinesis_receives_every_published_record() {
             data: format!("{{\"uuid\":\"uuid-{n:04}\",\"n\":{n}}}\n").into_bytes(),
         })
         .collect();
-    let stats = sink
-        .publish(&records, Instant::now() + Duration::from_secs(60))
-        .await
-        .unwrap();
+    let stats = publish(&sink, &records).await;
     assert_eq!(
         stats.calls, 3,
         "1203 records take three calls of at most 500"
     );
     assert_eq!(stats.retried_records, 0);
 
-    let stored = moto::read_all_records(&config, "identity-events").await;
+    let stored = moto::read_all_records(&config, STREAM).await;
     assert_eq!(stored.len(), records.len());
     let mut by_key: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
     for record in &stored {
@@ -187,10 +218,7 @@ async fn secrets_manager_fetches_by_template_and_maps_not_found() {
         "{\"org_url\":\"https://acme.okta.com\"}",
     )
     .await;
-    let source = SecretsManagerSource::new(
-        aws_sdk_secretsmanager::Client::new(&config),
-        DEFAULT_SECRET_ID_TEMPLATE.into(),
-    );
+    let source = secrets_source(&config);
     let text = source.fetch("acme").await.unwrap();
     assert_eq!(text.expose(), "{\"org_url\":\"https://acme.okta.com\"}");
     match source.fetch("globex").await {
@@ -210,10 +238,7 @@ async fn binary_secret_is_reported_empty() {
         .send()
         .await
         .unwrap();
-    let source = SecretsManagerSource::new(
-        aws_sdk_secretsmanager::Client::new(&config),
-        DEFAULT_SECRET_ID_TEMPLATE.into(),
-    );
+    let source = secrets_source(&config);
     assert!(matches!(
         source.fetch("acme").await,
         Err(SecretsError::Empty { .. })
@@ -224,12 +249,11 @@ async fn binary_secret_is_reported_empty() {
 async fn kinesis_partial_failures_resend_only_the_rejected_records() {
     let server = MotoServer::start();
     let config = server.sdk_config().await;
-    moto::create_stream(&config, "identity-events", 1).await;
-    let api = FaultyPutRecords::new(aws_sdk_kinesis::Client::new(&config));
-    api.throttle_calls(1);
-    api.reject_entries(30, "ProvisionedThroughputExceededException");
-    let sink = KinesisSink::with_api(api, "identity-events".into())
-        .with_backoff(ExponentialBuilder::new().with_min_delay(Duration::from_millis(5)));
+    let sink = faulty_sink(&config, |api| {
+        api.throttle_calls(1);
+        api.reject_entries(30, "ProvisionedThroughputExceededException");
+    })
+    .await;
     // One person per record, so the 120 records fit one call.
     let records: Vec<Record> = (0..120)
         .map(|n| Record {
@@ -238,17 +262,14 @@ async fn kinesis_partial_failures_resend_only_the_rejected_records() {
             data: format!("{{\"uuid\":\"uuid-{n:03}\"}}\n").into_bytes(),
         })
         .collect();
-    let stats = sink
-        .publish(&records, Instant::now() + Duration::from_secs(60))
-        .await
-        .unwrap();
+    let stats = publish(&sink, &records).await;
     assert_eq!(
         stats.calls, 3,
         "throttled call, partial failure, resend of the rejected"
     );
     assert_eq!(stats.retried_records, 120 + 30);
 
-    let mut stored: Vec<Vec<u8>> = moto::read_all_records(&config, "identity-events")
+    let mut stored: Vec<Vec<u8>> = moto::read_all_records(&config, STREAM)
         .await
         .into_iter()
         .map(|r| r.data)
@@ -262,11 +283,10 @@ async fn kinesis_partial_failures_resend_only_the_rejected_records() {
 async fn a_rejected_record_still_reaches_its_shard_before_the_same_persons_next_one() {
     let server = MotoServer::start();
     let config = server.sdk_config().await;
-    moto::create_stream(&config, "identity-events", 1).await;
-    let api = FaultyPutRecords::new(aws_sdk_kinesis::Client::new(&config));
-    api.reject_event("a1", "ProvisionedThroughputExceededException");
-    let sink = KinesisSink::with_api(api, "identity-events".into())
-        .with_backoff(ExponentialBuilder::new().with_min_delay(Duration::from_millis(5)));
+    let sink = faulty_sink(&config, |api| {
+        api.reject_event("a1", "ProvisionedThroughputExceededException");
+    })
+    .await;
     let records: Vec<Record> = [
         ("a1", "00uA"),
         ("b1", "00uB"),
@@ -280,13 +300,10 @@ async fn a_rejected_record_still_reaches_its_shard_before_the_same_persons_next_
         data: format!("{id}\n").into_bytes(),
     })
     .collect();
-    let stats = sink
-        .publish(&records, Instant::now() + Duration::from_secs(60))
-        .await
-        .unwrap();
+    let stats = publish(&sink, &records).await;
     assert_eq!(stats.retried_records, 1, "a1 was sent twice");
 
-    let stream = moto::read_all_records(&config, "identity-events").await;
+    let stream = moto::read_all_records(&config, STREAM).await;
     let person_a: Vec<&[u8]> = stream
         .iter()
         .filter(|r| r.partition_key == "00uA")

@@ -57,10 +57,13 @@ struct Stack {
 }
 
 async fn stack(events: usize) -> Stack {
-    stack_with(events, Options::default()).await
+    stack_with(events, |_| {}).await
 }
 
-async fn stack_with(events: usize, options: Options) -> Stack {
+/// A stack whose `Options` `deploy` sets.
+async fn stack_with(events: usize, deploy: impl FnOnce(&mut Options)) -> Stack {
+    let mut options = Options::default();
+    deploy(&mut options);
     let moto = MotoServer::start_serialized();
     let direct = moto.sdk_config().await;
     create_cursor_table(&direct, TABLE).await;
@@ -132,6 +135,21 @@ impl Stack {
         )
         .await
         .unwrap_or_else(|diagnostic| json!({"diagnostic": format!("{diagnostic:?}")}))
+    }
+
+    /// Every cursor write after the claim and the first page's checkpoint stalls.
+    fn stall_writes_after_the_first_checkpoint(&self) {
+        self.proxy
+            .inject(UPDATE_ITEM, ProxyFault::Stall, 2, u32::MAX);
+    }
+
+    async fn left(&self) -> Left {
+        let item = self.cursor_item().await;
+        Left {
+            delivered: number(&item, "delivered_total"),
+            in_stream: self.assert_no_duplicates().await as u64,
+            item,
+        }
     }
 
     async fn cursor_item(&self) -> HashMap<String, AttributeValue> {
@@ -225,6 +243,16 @@ async fn poll_answers_in_time(stack: &Stack) -> u64 {
     deadline_ms
 }
 
+/// Polls with `SHORT_BUDGET` while `stall` holds requests back, checks the answer came in time
+/// and that the invocation met the stall (`what` names it); returns the deadline as epoch
+/// milliseconds.
+async fn poll_while_stalled(stack: &Stack, stall: impl FnOnce(&FaultProxy), what: &str) -> u64 {
+    stall(&stack.proxy);
+    let deadline_ms = poll_answers_in_time(stack).await;
+    assert!(!stack.proxy.applied().is_empty(), "the {what} stalled");
+    deadline_ms
+}
+
 /// Polls with `budget` and checks the answer came before the runtime deadline; returns the
 /// deadline as epoch milliseconds, and the answer.
 async fn poll_answers_within(stack: &Stack, budget: Duration) -> (u64, Value) {
@@ -240,46 +268,27 @@ async fn poll_answers_within(stack: &Stack, budget: Duration) -> (u64, Value) {
 #[tokio::test]
 async fn a_stalled_claim_ends_the_invocation_before_its_deadline() {
     let stack = stack(500).await;
-    stack.proxy.stall_all(UPDATE_ITEM);
-    poll_answers_in_time(&stack).await;
-    assert!(!stack.proxy.applied().is_empty(), "the claim stalled");
+    poll_while_stalled(&stack, |proxy| proxy.stall_all(UPDATE_ITEM), "claim").await;
     assert_eq!(stack.assert_no_duplicates().await, 0, "nothing published");
 }
 
 #[tokio::test]
 async fn a_stalled_checkpoint_keeps_the_cursor_at_the_last_acknowledged_page() {
     let stack = stack(1500).await;
-    // The claim and the first page's checkpoint pass; everything written after stalls.
-    stack
-        .proxy
-        .inject(UPDATE_ITEM, ProxyFault::Stall, 2, u32::MAX);
+    stack.stall_writes_after_the_first_checkpoint();
     let deadline_ms = poll_answers_in_time(&stack).await;
-    let item = stack.cursor_item().await;
-    assert_eq!(
-        item["version"].as_n().unwrap(),
-        "2",
-        "claim and one checkpoint: {item:?}"
-    );
-    let first_page: u64 = item["delivered_total"].as_n().unwrap().parse().unwrap();
-    let published = stack.assert_no_duplicates().await as u64;
-    assert!(
-        first_page > 0 && first_page < published,
-        "the second page was published, its checkpoint stalled: {first_page} of {published}"
-    );
-    // The release stalled too: the lease expires by itself, at most 30 s after the deadline.
-    let expires: u64 = item["lease_expires_at"].as_n().unwrap().parse().unwrap();
-    assert!(
-        expires <= deadline_ms + 31_000,
-        "lease until {expires}, deadline {deadline_ms}"
-    );
+    let left = stack.left().await;
+    left.assert_claim_and_one_checkpoint();
+    left.assert_cursor_behind_the_stream("the second page was published, its checkpoint stalled");
+    // The release stalled too.
+    left.assert_lease_expires_by_itself(deadline_ms);
 }
 
 #[tokio::test]
 async fn a_stalled_secret_read_ends_the_invocation_and_releases_the_lease() {
     let stack = stack(500).await;
-    stack.proxy.stall_all("secretsmanager.GetSecretValue");
-    poll_answers_in_time(&stack).await;
-    assert!(!stack.proxy.applied().is_empty(), "the secret read stalled");
+    let secret_read = |proxy: &FaultProxy| proxy.stall_all("secretsmanager.GetSecretValue");
+    poll_while_stalled(&stack, secret_read, "secret read").await;
     let item = stack.cursor_item().await;
     assert!(
         !item.contains_key("lease_owner"),
@@ -303,6 +312,63 @@ fn number(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
     item[name].as_n().unwrap().parse().unwrap()
 }
 
+/// What a poll cut short by a stall left behind.
+struct Left {
+    item: HashMap<String, AttributeValue>,
+    /// The events the cursor's checkpoints count (`delivered_total`).
+    delivered: u64,
+    /// The events in the stream, none of them twice.
+    in_stream: u64,
+}
+
+impl Left {
+    /// The claim and the first page's checkpoint landed, nothing written after.
+    fn assert_claim_and_one_checkpoint(&self) {
+        let item = &self.item;
+        assert_eq!(
+            item["version"].as_n().unwrap(),
+            "2",
+            "claim and one checkpoint: {item:?}"
+        );
+    }
+
+    /// A later page was published but its checkpoint never landed.
+    fn assert_cursor_behind_the_stream(&self, why: &str) {
+        let Left {
+            delivered,
+            in_stream,
+            ..
+        } = self;
+        assert!(
+            *delivered > 0 && delivered < in_stream,
+            "{why}: {delivered} of {in_stream}"
+        );
+    }
+
+    /// The invocation stopped after the acknowledged pages, released the lease and counts as
+    /// progress: what the stream holds is what the cursor covers.
+    fn assert_released_at_the_last_acknowledged_page(&self) {
+        let item = &self.item;
+        assert!(lease_released(item), "{item:?}");
+        assert!(self.delivered > 0, "{item:?}");
+        assert_eq!(
+            self.in_stream, self.delivered,
+            "what the stream holds is what the cursor covers"
+        );
+        assert_eq!(number(item, "consecutive_failures"), 0, "progress was made");
+    }
+
+    /// The lease the stalled release kept expires by itself, at most 30 s after the deadline.
+    fn assert_lease_expires_by_itself(&self, deadline_ms: u64) {
+        let expires = number(&self.item, "lease_expires_at");
+        assert!(
+            expires <= deadline_ms + 31_000,
+            "lease until {expires}, deadline {deadline_ms}: {:?}",
+            self.item
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_stalled_put_records_attempt_is_cut_and_the_records_sent_again() {
     let stack = stack(500).await;
@@ -322,36 +388,16 @@ async fn a_stalled_put_records_attempt_is_cut_and_the_records_sent_again() {
 async fn a_stalled_stream_keeps_the_cursor_at_the_last_acknowledged_page() {
     let stack = stack(1500).await;
     // Kinesis stops answering once the first page's checkpoint was written.
-    stack.proxy.stall_after(UPDATE_ITEM, 2, PUT_RECORDS);
-    poll_answers_in_time(&stack).await;
-    assert!(!stack.proxy.applied().is_empty(), "the stream stalled");
-    let item = stack.cursor_item().await;
-    assert!(lease_released(&item), "{item:?}");
-    assert!(item.contains_key("cursor"), "{item:?}");
-    let first_page = number(&item, "delivered_total");
-    assert!(first_page > 0, "{item:?}");
-    assert_eq!(
-        stack.assert_no_duplicates().await as u64,
-        first_page,
-        "what the stream holds is what the cursor covers"
-    );
-    assert_eq!(
-        number(&item, "consecutive_failures"),
-        0,
-        "progress was made"
-    );
+    let stream = |proxy: &FaultProxy| proxy.stall_after(UPDATE_ITEM, 2, PUT_RECORDS);
+    poll_while_stalled(&stack, stream, "stream").await;
+    let left = stack.left().await;
+    assert!(left.item.contains_key("cursor"), "{:?}", left.item);
+    left.assert_released_at_the_last_acknowledged_page();
 }
 
 #[tokio::test]
 async fn a_stalled_dead_letter_store_holds_the_cursor_before_the_poison_page() {
-    let stack = stack_with(
-        1000,
-        Options {
-            dead_letters: true,
-            ..Options::default()
-        },
-    )
-    .await;
+    let stack = stack_with(1000, |options| options.dead_letters = true).await;
     let mut poison = sign_in(
         &uuid::Uuid::new_v4().to_string(),
         "dana",
@@ -362,17 +408,12 @@ async fn a_stalled_dead_letter_store_holds_the_cursor_before_the_poison_page() {
     stack.sim.append_raw(vec![poison]);
     stack.sim.append_events(5);
     let put_object = format!("PUT /{BUCKET}/");
-    stack.proxy.stall_all(&put_object);
-
-    poll_answers_in_time(&stack).await;
-    assert!(!stack.proxy.applied().is_empty(), "the dead letter stalled");
-    let item = stack.cursor_item().await;
-    assert!(lease_released(&item), "{item:?}");
-    let first_page = number(&item, "delivered_total");
-    let in_stream = stack.assert_no_duplicates().await as u64;
-    assert!(
-        first_page > 0 && first_page < in_stream,
-        "the poison page's other events were published, its cursor not moved: {first_page} of {in_stream}"
+    let dead_letter = |proxy: &FaultProxy| proxy.stall_all(&put_object);
+    poll_while_stalled(&stack, dead_letter, "dead letter").await;
+    let left = stack.left().await;
+    assert!(lease_released(&left.item), "{:?}", left.item);
+    left.assert_cursor_behind_the_stream(
+        "the poison page's other events were published, its cursor not moved",
     );
 
     // The store answers again: the page is delivered and the poison event kept.
@@ -392,20 +433,8 @@ async fn a_stalled_dead_letter_store_holds_the_cursor_before_the_poison_page() {
 
 #[tokio::test]
 async fn a_stalled_sts_fails_the_invocation_in_time_and_the_next_poll_runs() {
-    let stack = stack_with(
-        200,
-        Options {
-            scoped: true,
-            ..Options::default()
-        },
-    )
-    .await;
-    stack.proxy.stall_all(STS);
-    poll_answers_in_time(&stack).await;
-    assert!(
-        !stack.proxy.applied().is_empty(),
-        "the role session stalled"
-    );
+    let stack = stack_with(200, |options| options.scoped = true).await;
+    poll_while_stalled(&stack, |proxy| proxy.stall_all(STS), "role session").await;
     assert!(
         stack.stored_item().await.is_none(),
         "nothing claimed without the connector's credentials"
@@ -422,24 +451,15 @@ async fn a_stalled_okta_api_keeps_the_cursor_at_the_last_acknowledged_page() {
     let stack = stack(1500).await;
     stall_okta_after_the_first_page(&stack.sim);
     poll_answers_in_time(&stack).await;
-    let item = stack.cursor_item().await;
-    assert!(lease_released(&item), "{item:?}");
-    let first_page = number(&item, "delivered_total");
-    assert!(first_page > 0, "{item:?}");
-    assert_eq!(stack.assert_no_duplicates().await as u64, first_page);
-    assert_eq!(number(&item, "consecutive_failures"), 0);
+    stack
+        .left()
+        .await
+        .assert_released_at_the_last_acknowledged_page();
 }
 
 #[tokio::test]
 async fn a_stalled_token_endpoint_fails_the_invocation_in_time_and_releases_the_lease() {
-    let stack = stack_with(
-        200,
-        Options {
-            oauth: true,
-            ..Options::default()
-        },
-    )
-    .await;
+    let stack = stack_with(200, |options| options.oauth = true).await;
     stack.sim.inject(
         Fault::TokenEndpointDelay(Duration::from_secs(3600)),
         u32::MAX,
@@ -462,89 +482,55 @@ async fn a_stalled_release_after_a_drain_to_the_deadline_still_answers_in_time()
     // The drain waits for Okta until the work deadline; then the release stalls: the
     // margin kept for it is enough, and the lease expires by itself.
     stall_okta_after_the_first_page(&stack.sim);
-    stack
-        .proxy
-        .inject(UPDATE_ITEM, ProxyFault::Stall, 2, u32::MAX);
+    stack.stall_writes_after_the_first_checkpoint();
     let deadline_ms = poll_answers_in_time(&stack).await;
-    let item = stack.cursor_item().await;
-    assert_eq!(
-        item["version"].as_n().unwrap(),
-        "2",
-        "claim and one checkpoint: {item:?}"
-    );
-    let first_page = number(&item, "delivered_total");
-    assert_eq!(stack.assert_no_duplicates().await as u64, first_page);
-    assert!(item.contains_key("lease_owner"), "the release stalled");
-    let expires = number(&item, "lease_expires_at");
-    assert!(
-        expires <= deadline_ms + 31_000,
-        "lease until {expires}, deadline {deadline_ms}"
-    );
+    let left = stack.left().await;
+    left.assert_claim_and_one_checkpoint();
+    assert_eq!(left.in_stream, left.delivered);
+    assert!(left.item.contains_key("lease_owner"), "the release stalled");
+    left.assert_lease_expires_by_itself(deadline_ms);
 }
 
 #[tokio::test]
 async fn a_stalled_release_is_cut_at_the_deadline_whatever_the_margin() {
     // A margin shorter than the release's own bounds (5 s and a resolving read).
-    let stack = stack_with(
-        1500,
-        Options {
-            safety_margin: Some(Duration::from_secs(2)),
-            ..Options::default()
-        },
-    )
+    let stack = stack_with(1500, |options| {
+        options.safety_margin = Some(Duration::from_secs(2))
+    })
     .await;
     stall_okta_after_the_first_page(&stack.sim);
-    stack
-        .proxy
-        .inject(UPDATE_ITEM, ProxyFault::Stall, 2, u32::MAX);
+    stack.stall_writes_after_the_first_checkpoint();
     let (deadline_ms, answer) = poll_answers_within(&stack, Duration::from_secs(12)).await;
     assert!(
         answer.to_string().contains("release of cursor item acme"),
         "{answer}"
     );
-    let item = stack.cursor_item().await;
-    assert_eq!(
-        number(&item, "delivered_total"),
-        stack.assert_no_duplicates().await as u64
-    );
-    assert!(
-        number(&item, "lease_expires_at") <= deadline_ms + 31_000,
-        "the lease expires by itself: {item:?}"
-    );
+    let left = stack.left().await;
+    assert_eq!(left.delivered, left.in_stream);
+    left.assert_lease_expires_by_itself(deadline_ms);
 }
 
 #[tokio::test]
 async fn a_stalled_last_checkpoint_is_cut_at_the_deadline_whatever_the_margin() {
     // A short second page, so its publish is quick.
-    let stack = stack_with(
-        1050,
-        Options {
-            safety_margin: Some(Duration::from_secs(2)),
-            okta_request_timeout: Some(Duration::from_secs(20)),
-            ..Options::default()
-        },
-    )
+    let stack = stack_with(1050, |options| {
+        options.safety_margin = Some(Duration::from_secs(2));
+        options.okta_request_timeout = Some(Duration::from_secs(20));
+    })
     .await;
     // The second page arrives after 8 s, well before the work deadline (14 s); its checkpoint
     // stalls, and so does the read that would resolve it: their own bounds (5 s each) would
     // end it past the runtime deadline (16 s).
     stack.sim.inject(Fault::Delay(Duration::ZERO), 1);
     stack.sim.inject(Fault::Delay(Duration::from_secs(8)), 1);
-    stack
-        .proxy
-        .inject(UPDATE_ITEM, ProxyFault::Stall, 2, u32::MAX);
+    stack.stall_writes_after_the_first_checkpoint();
     stack.proxy.stall_all(GET_ITEM);
     let (_, answer) = poll_answers_within(&stack, Duration::from_secs(16)).await;
     assert!(
         !stack.proxy.applied().is_empty(),
         "the checkpoint stalled: {answer}"
     );
-    let item = stack.cursor_item().await;
-    assert_eq!(item["version"].as_n().unwrap(), "2", "{item:?}");
-    let first_page = number(&item, "delivered_total");
-    let in_stream = stack.assert_no_duplicates().await as u64;
-    assert!(
-        first_page > 0 && first_page < in_stream,
-        "the second page was published, its checkpoint cut: {first_page} of {in_stream}"
-    );
+    let left = stack.left().await;
+    left.assert_claim_and_one_checkpoint();
+    left.assert_cursor_behind_the_stream("the second page was published, its checkpoint cut");
 }

@@ -2,96 +2,23 @@
 //! the cursor after the output; `test-connection` reports the recent event count.
 #![cfg(feature = "testkit")]
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use okta_ingest::testkit::rig::{sim_config, ssws_secret};
+use okta_ingest::testkit::cli::{self, LocalConnector};
 use okta_sim::Simulator;
 
-/// Runs the binary off the runtime's threads, so the in-process simulator keeps serving.
 async fn okta_ingest<S: AsRef<str>>(args: &[S]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_okta-ingest"))
-            .args(&args)
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .output()
-            .expect("run okta-ingest")
-    })
-    .await
-    .unwrap()
-}
-
-/// The simulator and the files of one local connector.
-struct Local {
-    sim: Simulator,
-    _dir: tempfile::TempDir,
-    state: PathBuf,
-    output: PathBuf,
-    config: PathBuf,
-}
-
-impl Local {
-    async fn start(events: usize, seed: u64) -> Local {
-        let sim = Simulator::start(sim_config(events, seed)).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("connector.json");
-        std::fs::write(&config, ssws_secret(&sim)).unwrap();
-        Local {
-            sim,
-            state: dir.path().join("cursor.json"),
-            output: dir.path().join("events.ndjson"),
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn state(&self) -> &str {
-        self.state.to_str().unwrap()
-    }
-
-    /// `poll` of this connector, with `extra` arguments.
-    fn poll(&self, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = ["poll", "--config", self.config.to_str().unwrap()]
-            .into_iter()
-            .chain(["--state", self.state(), "--output"])
-            .chain([self.output.to_str().unwrap(), "--allow-insecure-loopback"])
-            .map(str::to_string)
-            .collect();
-        args.extend(extra.iter().map(|a| a.to_string()));
-        args
-    }
-
-    fn lines(&self) -> usize {
-        std::fs::read_to_string(&self.output).map_or(0, |text| text.lines().count())
-    }
+    cli::run(env!("CARGO_BIN_EXE_okta-ingest"), args).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poll_writes_ndjson_then_saves_the_cursor_and_continues_from_it() {
-    let sim = Simulator::start(sim_config(1800, 41)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("connector.json");
-    std::fs::write(&config, ssws_secret(&sim)).unwrap();
-    let state = dir.path().join("cursor.json");
-    let output = dir.path().join("events.ndjson");
-    let args = [
-        "poll",
-        "--config",
-        config.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--allow-insecure-loopback",
-    ];
-    let run = okta_ingest(&args).await;
+    let local = LocalConnector::start(1800, 41).await;
+    let run = okta_ingest(&local.poll(&[])).await;
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let lines = std::fs::read_to_string(&output).unwrap();
+    let lines = std::fs::read_to_string(&local.output).unwrap();
     let first_count = lines.lines().count();
     assert!(first_count > 1000, "{first_count}");
     for line in lines.lines() {
@@ -99,29 +26,22 @@ async fn poll_writes_ndjson_then_saves_the_cursor_and_continues_from_it() {
             &serde_json::from_str(line).unwrap(),
         );
     }
-    assert!(std::fs::read_to_string(&state).unwrap().contains("after="));
+    assert!(std::fs::read_to_string(&local.state)
+        .unwrap()
+        .contains("after="));
 
-    sim.append_events(100);
-    let args = [
-        "poll",
-        "--config",
-        config.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--allow-insecure-loopback",
-        "--format",
-        "raw",
-    ];
-    let run = okta_ingest(&args).await;
+    local.sim.append_events(100);
+    let run = okta_ingest(&local.poll(&["--format", "raw"])).await;
     assert!(run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         stderr.contains("\"excluded\": {}"),
         "events written raw are not reported as excluded: {stderr}"
     );
-    let total = std::fs::read_to_string(&output).unwrap().lines().count();
+    let total = std::fs::read_to_string(&local.output)
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(
         total,
         first_count + 100,
@@ -131,11 +51,8 @@ async fn poll_writes_ndjson_then_saves_the_cursor_and_continues_from_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn test_connection_and_bad_config_messages() {
-    let sim = Simulator::start(sim_config(250, 42)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("connector.json");
-    std::fs::write(&config, ssws_secret(&sim)).unwrap();
-    let path = config.to_str().unwrap();
+    let local = LocalConnector::start(250, 42).await;
+    let path = local.config();
     let run = okta_ingest(&[
         "test-connection",
         "--config",
@@ -166,13 +83,11 @@ async fn the_sample_simulator_config_and_secret_work_together() {
     )
     .unwrap();
     secret["org_url"] = sim.base_url().into();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("connector.json");
-    std::fs::write(&config, secret.to_string()).unwrap();
+    let local = LocalConnector::new(sim, &secret.to_string());
     let run = okta_ingest(&[
         "test-connection",
         "--config",
-        config.to_str().unwrap(),
+        local.config(),
         "--allow-insecure-loopback",
     ])
     .await;
@@ -188,7 +103,7 @@ async fn the_sample_simulator_config_and_secret_work_together() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_connector_exits_non_zero_until_resumed_from_the_command_line() {
-    let local = Local::start(300, 43).await;
+    let local = LocalConnector::start(300, 43).await;
     let state = local.state();
     let run = okta_ingest(&["disable", "--state", state, "--reason", "key rotation"]).await;
     assert!(
@@ -226,7 +141,7 @@ async fn a_paused_connector_exits_non_zero_until_resumed_from_the_command_line()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poll_refused_by_a_live_lease_holder_exits_non_zero_naming_it() {
-    let local = Local::start(300, 44).await;
+    let local = LocalConnector::start(300, 44).await;
     local
         .sim
         .inject(okta_sim::Fault::Delay(std::time::Duration::from_secs(3)), 1);
@@ -267,7 +182,7 @@ async fn help_says_what_the_tool_is_and_documents_the_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tailing_poll_writes_events_persisted_while_it_runs_and_releases_the_lease() {
-    let local = Local::start(200, 45).await;
+    let local = LocalConnector::start(200, 45).await;
     let args = local.poll(&["--tail-interval-secs", "1", "--budget-secs", "6"]);
     let tail = tokio::spawn(async move { okta_ingest(&args).await });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -119,10 +119,7 @@ async fn failure_before_any_progress_counts_and_five_pause_the_connector() {
         "a paused connector calls Okta no more"
     );
 
-    let resumed = rig
-        .invoke(Action::Resume, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let resumed = rig.resume().await.unwrap();
     assert_eq!(resumed.state.as_ref().unwrap().consecutive_failures, 0);
     rig.poll_until_caught_up(2).await;
     rig.assert_nothing_missing();
@@ -315,21 +312,11 @@ async fn backfill_uses_its_own_cursor_and_leaves_the_live_one_alone() {
 async fn disable_pauses_and_resume_continues_from_the_stored_cursor() {
     let rig = Rig::start(sim_config(500, 14)).await;
     rig.poll().await.unwrap();
-    let disabled = rig
-        .invoke(
-            Action::Disable {
-                reason: "maintenance".into(),
-            },
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    let disabled = rig.disable("maintenance").await.unwrap();
     assert!(disabled.state.as_ref().unwrap().paused);
     rig.sim.append_events(250);
     assert_eq!(rig.poll().await.unwrap().outcome, Outcome::Paused);
-    rig.invoke(Action::Resume, Duration::from_secs(5))
-        .await
-        .unwrap();
+    rig.resume().await.unwrap();
     let resumed = rig.poll().await.unwrap();
     assert_eq!(resumed.drain.as_ref().unwrap().fetched, 250);
     assert_eq!(rig.assert_nothing_missing(), 0);
@@ -374,10 +361,7 @@ async fn cursor_older_than_retention_restarts_from_the_oldest_retained_event() {
         consecutive_failures: 5,
         ..CursorItem::default()
     });
-    let resumed = rig
-        .invoke(Action::Resume, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let resumed = rig.resume().await.unwrap();
     assert!(resumed.message.unwrap().contains("90-day retention"));
     let summary = rig.poll().await.unwrap();
     let drain = summary.drain.as_ref().unwrap();

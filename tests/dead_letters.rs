@@ -75,28 +75,56 @@ async fn moto_with(streams: &[&str]) -> (MotoServer, aws_config::SdkConfig, aws_
     (server, config, s3)
 }
 
+/// An in-memory Okta holding `events`.
+fn okta_with(events: impl IntoIterator<Item = serde_json::Value>) -> Arc<MemoryLogSource> {
+    let okta = Arc::new(MemoryLogSource::new());
+    okta.append(events);
+    okta
+}
+
+/// Sign-ins with `ids`, published a minute ago.
+fn sign_ins<const N: usize>(ids: [&str; N]) -> [serde_json::Value; N] {
+    let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
+    ids.map(|id| sign_in(id, "dana", published))
+}
+
+/// The connector's SSWS secret, with `extra` fields (`, "outputs": …`) appended.
+fn secrets(extra: &str) -> Arc<MemorySecretSource> {
+    let secrets = Arc::new(MemorySecretSource::new());
+    secrets.set(
+        ID,
+        &format!(
+            r#"{{"org_url": "https://acme.okta.com", "auth": {{"type": "ssws", "token": "00abc"}}{extra}}}"#
+        ),
+    );
+    secrets
+}
+
+fn dead_letter_store(s3: aws_sdk_s3::Client) -> Arc<S3DeadLetterStore> {
+    Arc::new(S3DeadLetterStore::new(s3, BUCKET.into(), None))
+}
+
+/// The ids of the dead letters kept for `stream`.
+async fn kept(dead_letters: &S3DeadLetterStore, stream: TargetStream) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    dead_letters.list(ID, stream, deadline).await.unwrap()
+}
+
+fn message(summary: &Summary) -> &str {
+    summary.message.as_deref().unwrap_or_default()
+}
+
 #[tokio::test]
 async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
     let (_server, config, s3) = moto_with(&[STREAM]).await;
 
-    let okta = Arc::new(MemoryLogSource::new());
-    let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
-    let mut poison = sign_in("e1", "dana", published);
-    poison["displayMessage"] = "x".repeat(1_100_000).into();
-    okta.append([
-        sign_in("e0", "dana", published),
-        poison,
-        sign_in("e2", "dana", published),
-    ]);
-    let secrets = Arc::new(MemorySecretSource::new());
-    secrets.set(
-        ID,
-        r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}}"#,
-    );
+    let mut events = sign_ins(["e0", "e1", "e2"]);
+    events[1]["displayMessage"] = "x".repeat(1_100_000).into();
+    let okta = okta_with(events);
     let store = Arc::new(MemoryCursorStore::new());
-    let dead_letters = Arc::new(S3DeadLetterStore::new(s3, BUCKET.into(), None));
+    let dead_letters = dead_letter_store(s3);
     let connector = Connector::with_sources(
-        secrets,
+        secrets(""),
         store.clone(),
         KinesisSink::new(aws_sdk_kinesis::Client::new(&config), STREAM.into()),
         MemorySources(okta),
@@ -115,14 +143,8 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
     let stream = ids_in(&config, STREAM).await;
     assert_eq!(stream, ["e0", "e2"], "the others, in order");
 
+    assert_eq!(kept(&dead_letters, TargetStream::Events).await, ["e1"]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    assert_eq!(
-        dead_letters
-            .list(ID, TargetStream::Events, deadline)
-            .await
-            .unwrap(),
-        ["e1"]
-    );
     let letter = dead_letters
         .get(ID, TargetStream::Events, "e1", deadline)
         .await
@@ -140,40 +162,20 @@ async fn an_oversize_event_is_dead_lettered_and_the_page_proceeds() {
     // Still too large: redrive leaves it where it is.
     let summary = run(&connector, Action::Redrive).await;
     assert_eq!(summary.outcome, Outcome::Ok, "{summary:?}");
-    assert!(
-        summary
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("1 still refused"),
-        "{summary:?}"
-    );
-    assert_eq!(
-        dead_letters
-            .list(ID, TargetStream::Events, deadline)
-            .await
-            .unwrap(),
-        ["e1"]
-    );
+    assert!(message(&summary).contains("1 still refused"), "{summary:?}");
+    assert_eq!(kept(&dead_letters, TargetStream::Events).await, ["e1"]);
 }
 
 #[tokio::test]
 async fn redrive_republishes_a_dead_lettered_event_and_forgets_it() {
     let (_server, config, s3) = moto_with(&[STREAM]).await;
 
-    let okta = Arc::new(MemoryLogSource::new());
-    let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
-    okta.append(["e0", "e1", "e2"].map(|id| sign_in(id, "dana", published)));
-    let secrets = Arc::new(MemorySecretSource::new());
-    secrets.set(
-        ID,
-        r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"}}"#,
-    );
+    let okta = okta_with(sign_ins(["e0", "e1", "e2"]));
     let api = FaultyPutRecords::new(aws_sdk_kinesis::Client::new(&config));
     api.reject_event("e1", "InvalidArgumentException");
-    let dead_letters = Arc::new(S3DeadLetterStore::new(s3, BUCKET.into(), None));
+    let dead_letters = dead_letter_store(s3);
     let connector = Connector::with_sources(
-        secrets,
+        secrets(""),
         Arc::new(MemoryCursorStore::new()),
         KinesisSink::with_api(api, STREAM.into()),
         MemorySources(okta),
@@ -186,22 +188,13 @@ async fn redrive_republishes_a_dead_lettered_event_and_forgets_it() {
     let redrive = run(&connector, Action::Redrive).await;
     assert_eq!(redrive.outcome, Outcome::Ok, "{redrive:?}");
     assert!(
-        redrive
-            .message
-            .as_deref()
-            .unwrap()
-            .starts_with("1 dead-lettered events re-published"),
+        message(&redrive).starts_with("1 dead-lettered events re-published"),
         "{redrive:?}"
     );
 
     let stream = ids_in(&config, STREAM).await;
     assert_eq!(stream, ["e0", "e2", "e1"], "each once, the redriven last");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    assert!(dead_letters
-        .list(ID, TargetStream::Events, deadline)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(kept(&dead_letters, TargetStream::Events).await.is_empty());
 }
 
 #[tokio::test]
@@ -209,21 +202,13 @@ async fn an_event_refused_by_the_ocsf_stream_is_kept_for_it_and_redriven_there_o
     const OCSF_STREAM: &str = "identity-events-ocsf";
     let (_server, config, s3) = moto_with(&[STREAM, OCSF_STREAM]).await;
 
-    let okta = Arc::new(MemoryLogSource::new());
-    let published = OffsetDateTime::now_utc() - time::Duration::seconds(60);
-    okta.append(["e0", "e1", "e2"].map(|id| sign_in(id, "dana", published)));
-    let secrets = Arc::new(MemorySecretSource::new());
-    secrets.set(
-        ID,
-        r#"{"org_url": "https://acme.okta.com", "auth": {"type": "ssws", "token": "00abc"},
-            "outputs": ["total", "ocsf"]}"#,
-    );
+    let okta = okta_with(sign_ins(["e0", "e1", "e2"]));
     let kinesis = || FaultyPutRecords::new(aws_sdk_kinesis::Client::new(&config));
     let ocsf_api = kinesis();
     ocsf_api.reject_event("e1", "InvalidArgumentException");
-    let dead_letters = Arc::new(S3DeadLetterStore::new(s3, BUCKET.into(), None));
+    let dead_letters = dead_letter_store(s3);
     let connector = Connector::with_sources(
-        secrets,
+        secrets(r#", "outputs": ["total", "ocsf"]"#),
         Arc::new(MemoryCursorStore::new()),
         KinesisSink::with_api(kinesis(), STREAM.into()),
         MemorySources(okta),
@@ -235,18 +220,12 @@ async fn an_event_refused_by_the_ocsf_stream_is_kept_for_it_and_redriven_there_o
     assert_eq!(poll.outcome, Outcome::Ok, "{poll:?}");
     assert_eq!(ids_in(&config, STREAM).await, ["e0", "e1", "e2"]);
     assert_eq!(ids_in(&config, OCSF_STREAM).await, ["e0", "e2"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let kept = |stream| dead_letters.list(ID, stream, deadline);
-    assert!(kept(TargetStream::Events).await.unwrap().is_empty());
-    assert_eq!(kept(TargetStream::Ocsf).await.unwrap(), ["e1"]);
+    assert!(kept(&dead_letters, TargetStream::Events).await.is_empty());
+    assert_eq!(kept(&dead_letters, TargetStream::Ocsf).await, ["e1"]);
 
     let redrive = run(&connector, Action::Redrive).await;
     assert!(
-        redrive
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .starts_with("1 dead-lettered events re-published"),
+        message(&redrive).starts_with("1 dead-lettered events re-published"),
         "{redrive:?}"
     );
     assert_eq!(
@@ -259,5 +238,5 @@ async fn an_event_refused_by_the_ocsf_stream_is_kept_for_it_and_redriven_there_o
         ["e0", "e1", "e2"],
         "nothing sent twice"
     );
-    assert!(kept(TargetStream::Ocsf).await.unwrap().is_empty());
+    assert!(kept(&dead_letters, TargetStream::Ocsf).await.is_empty());
 }

@@ -515,10 +515,7 @@ impl Scenario {
 
     async fn operator_disable(&mut self) {
         self.tally.fault("operator disable");
-        let disable = Action::Disable {
-            reason: "fault suite maintenance".into(),
-        };
-        let result = self.rig.invoke(disable, Duration::from_secs(5)).await;
+        let result = self.rig.disable("fault suite maintenance").await;
         self.record(&result);
         result.expect("disable succeeds");
     }
@@ -595,10 +592,7 @@ impl Scenario {
             self.rig.sim.set_client_active(CLIENT_ID, true);
             self.app_deactivated = false;
         }
-        let result = self
-            .rig
-            .invoke(Action::Resume, Duration::from_secs(5))
-            .await;
+        let result = self.rig.resume().await;
         self.record(&result);
         let summary = result.expect("resume succeeds");
         let state = summary.state.expect("resume reports the state");

@@ -13,8 +13,8 @@ use okta_ingest::testkit::moto::{
     create_cursor_table, create_stream, read_all_records, MotoServer,
 };
 use okta_ingest::testkit::ocsf_schema::assert_valid_ocsf;
-use okta_ingest::testkit::rig::lambda_settings;
-use okta_sim::{SimConfig, Simulator};
+use okta_ingest::testkit::rig::{lambda_settings, org_sim_config, org_ssws_secret};
+use okta_sim::Simulator;
 use serde_json::{json, Value};
 
 const TABLE: &str = "okta-ingest-cursors";
@@ -32,19 +32,9 @@ struct Fleet {
 }
 
 async fn org(token: &str, events: usize, seed: u64) -> Simulator {
-    Simulator::start(SimConfig {
-        seed,
-        initial_events: events,
-        backlog_span: std::time::Duration::from_secs(600),
-        ssws_tokens: vec![token.to_string()],
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn config(sim: &Simulator, token: &str) -> String {
-    json!({"org_url": sim.base_url(), "auth": {"type": "ssws", "token": token}}).to_string()
+    Simulator::start(org_sim_config(token, events, seed))
+        .await
+        .unwrap()
 }
 
 impl Fleet {
@@ -220,11 +210,11 @@ async fn add_list_show_disable_resume_remove_end_to_end() {
     let globex_sim = org("00globex-token-bbbbbbbbbbbbbbbbbb", 200, 12).await;
     let acme = fleet.write(
         "acme.json",
-        &config(&acme_sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa"),
+        &org_ssws_secret(&acme_sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa"),
     );
     let globex = fleet.write(
         "globex.json",
-        &config(&globex_sim, "00globex-token-bbbbbbbbbbbbbbbbbb"),
+        &org_ssws_secret(&globex_sim, "00globex-token-bbbbbbbbbbbbbbbbbb"),
     );
 
     let added = fleet.ok(&["add", "acme", "--config", path(&acme)]).await;
@@ -406,11 +396,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let sim = org("00acme-token-aaaaaaaaaaaaaaaaaaaa", 20, 13).await;
     let good = fleet.write(
         "good.json",
-        &config(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa"),
+        &org_ssws_secret(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa"),
     );
     let wrong_token = fleet.write(
         "wrong.json",
-        &config(&sim, "00not-the-token-cccccccccccccccccc"),
+        &org_ssws_secret(&sim, "00not-the-token-cccccccccccccccccc"),
     );
     let malformed = fleet.write("malformed.json", "{\"org_url\": ");
     let cases: Vec<(Vec<&str>, &[&str], &str)> = vec![
@@ -588,7 +578,7 @@ async fn an_ocsf_connector_is_added_only_with_an_ocsf_stream_and_publishes_keyed
     create_stream(&fleet.aws, OCSF, 1).await;
     let sim = org("00acme-token-aaaaaaaaaaaaaaaaaaaa", 120, 14).await;
     let mut document: Value =
-        serde_json::from_str(&config(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa")).unwrap();
+        serde_json::from_str(&org_ssws_secret(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa")).unwrap();
     document["outputs"] = json!(["total", "ocsf"]);
     let both = fleet.write("both.json", &document.to_string());
 
@@ -624,7 +614,7 @@ async fn an_ocsf_connector_is_added_only_with_an_ocsf_stream_and_publishes_keyed
     // A TOTAL-only connector does not need the OCSF stream.
     let total_only = fleet.write(
         "total.json",
-        &config(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa"),
+        &org_ssws_secret(&sim, "00acme-token-aaaaaaaaaaaaaaaaaaaa"),
     );
     fleet
         .ok(&["add", "globex", "--config", path(&total_only)])

@@ -15,8 +15,8 @@ use okta_ingest::settings::Settings;
 use okta_ingest::testkit::moto::{
     create_cursor_table, create_stream, read_all_records, MotoServer,
 };
-use okta_ingest::testkit::rig::lambda_settings;
-use okta_sim::{SimConfig, Simulator};
+use okta_ingest::testkit::rig::{lambda_settings, org_sim_config, org_ssws_secret};
+use okta_sim::Simulator;
 use serde_json::{json, Value};
 
 const TABLE: &str = "okta-ingest-cursors";
@@ -30,22 +30,15 @@ struct Org {
 }
 
 async fn org(id: &'static str, token: &'static str, events: usize, seed: u64) -> Org {
-    let sim = Simulator::start(SimConfig {
-        seed,
-        initial_events: events,
-        backlog_span: std::time::Duration::from_secs(600),
-        ssws_tokens: vec![token.to_string()],
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = Simulator::start(org_sim_config(token, events, seed))
+        .await
+        .unwrap();
     Org { id, token, sim }
 }
 
 impl Org {
     fn secret(&self) -> String {
-        json!({"org_url": self.sim.base_url(), "auth": {"type": "ssws", "token": self.token}})
-            .to_string()
+        org_ssws_secret(&self.sim, self.token)
     }
 
     fn event_ids(&self) -> BTreeSet<String> {

@@ -176,10 +176,27 @@ fn start() -> PageRequest {
 }
 
 async fn fetch(config: &ConnectorConfig) -> Result<okta_ingest::okta::Page, OktaError> {
-    let client = new_client(config, options()).unwrap();
+    fetch_with(config, options()).await
+}
+
+async fn fetch_with(
+    config: &ConnectorConfig,
+    options: ClientOptions,
+) -> Result<okta_ingest::okta::Page, OktaError> {
+    let client = new_client(config, options).unwrap();
     client
         .fetch_page(&start(), Instant::now() + Duration::from_secs(10))
         .await
+}
+
+/// Shortly after the client gave up, the org has sent far less than an endless body would.
+async fn assert_client_stopped_reading(org: &Org) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = org.written.load(Ordering::SeqCst);
+    assert!(
+        sent < 32 * 1024 * 1024,
+        "the client kept reading: {sent} bytes"
+    );
 }
 
 #[tokio::test]
@@ -190,30 +207,18 @@ async fn an_endless_page_is_refused_at_the_cap_without_reading_on() {
         matches!(&err, OktaError::MalformedResponse(m) if m.contains("cap")),
         "{err}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent = org.written.load(Ordering::SeqCst);
-    assert!(
-        sent < 32 * 1024 * 1024,
-        "the client kept reading: {sent} bytes"
-    );
+    assert_client_stopped_reading(&org).await;
 }
 
 #[tokio::test]
 async fn an_announced_oversized_page_is_refused_before_reading() {
     let org = Org::start(|_| Reply::new(200, Body::Fixed("[]".into()))).await;
     // A cap below the announced Content-Length: refused from the header alone.
-    let client = new_client(
-        &org.ssws_config(),
-        ClientOptions {
-            max_body_bytes: 1,
-            ..options()
-        },
-    )
-    .unwrap();
-    let err = client
-        .fetch_page(&start(), Instant::now() + Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let capped = ClientOptions {
+        max_body_bytes: 1,
+        ..options()
+    };
+    let err = fetch_with(&org.ssws_config(), capped).await.unwrap_err();
     assert!(
         matches!(&err, OktaError::MalformedResponse(m) if m.contains("2 bytes or more")),
         "{err}"
@@ -225,12 +230,7 @@ async fn an_endless_error_body_is_cut_and_the_status_still_reported() {
     let org = Org::start(|_| Reply::new(400, Body::Endless)).await;
     let err = fetch(&org.ssws_config()).await.unwrap_err();
     assert!(matches!(err, OktaError::Http { status: 400, .. }), "{err}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent = org.written.load(Ordering::SeqCst);
-    assert!(
-        sent < 32 * 1024 * 1024,
-        "the client kept reading: {sent} bytes"
-    );
+    assert_client_stopped_reading(&org).await;
 }
 
 #[tokio::test]
@@ -248,12 +248,7 @@ async fn an_endless_token_response_is_cut_and_refused() {
         matches!(&err, OktaError::MalformedResponse(m) if m.contains("token")),
         "{err}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent = org.written.load(Ordering::SeqCst);
-    assert!(
-        sent < 32 * 1024 * 1024,
-        "the client kept reading: {sent} bytes"
-    );
+    assert_client_stopped_reading(&org).await;
 }
 
 #[tokio::test]

@@ -7,8 +7,10 @@ use std::path::Path;
 
 use okta_ingest::normalize::catalog::Catalog;
 use okta_ingest::normalize::event::TotalEvent;
-use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer, NormalizerConfig};
-use okta_ingest::testkit::fixtures::{fixtures_dir, okta_fixtures};
+use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer};
+use okta_ingest::testkit::fixtures::{
+    fixtures_normalizer as normalizer, golden_mismatch, okta_fixtures,
+};
 use okta_ingest::testkit::schema;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -16,15 +18,6 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 const INGESTED: OffsetDateTime = datetime!(2024-05-01 15:00:00.250 UTC);
-
-fn normalizer(policy: CatalogPolicy, include_raw: bool) -> Normalizer {
-    Normalizer::new(NormalizerConfig {
-        org: "acme.okta.com".to_owned(),
-        connector_id: "okta-prod-1".to_owned(),
-        policy,
-        include_raw,
-    })
-}
 
 /// The normalized event, checked against the schema and the record's keys, or the exclusion.
 fn outcome(normalizer: &Normalizer, raw: &str) -> Value {
@@ -80,30 +73,11 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn every_fixture_matches_its_reviewed_golden_output() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let normalizer = normalizer(CatalogPolicy::Catalog, false);
-    let mut mismatches = Vec::new();
-    for (name, raw) in okta_fixtures() {
-        let actual = outcome(&normalizer, &raw);
-        let golden = fixtures_dir()
-            .join("normalized")
-            .join(format!("{name}.json"));
-        if update {
-            let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
-            std::fs::write(&golden, text).unwrap();
-            continue;
-        }
-        let expected: Value = serde_json::from_str(
-            &std::fs::read_to_string(&golden)
-                .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1", golden.display())),
-        )
-        .unwrap();
-        if actual != expected {
-            mismatches.push(format!(
-                "{name}:\n  expected {expected}\n  actual   {actual}"
-            ));
-        }
-    }
+    let mismatches: Vec<String> = okta_fixtures()
+        .into_iter()
+        .filter_map(|(name, raw)| golden_mismatch("normalized", &name, &outcome(&normalizer, &raw)))
+        .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 

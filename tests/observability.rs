@@ -2,11 +2,8 @@
 //! that actually reach the sink, and a paused connector reports Paused=1 for the alarm.
 #![cfg(feature = "testkit")]
 
-use std::time::Duration;
-
 use okta_ingest::actions::Outcome;
 use okta_ingest::cursor::memory::CursorOp;
-use okta_ingest::invocation::Action;
 use okta_ingest::lambda::metrics::metrics_document;
 use okta_ingest::testkit::rig::{sim_config, Rig};
 
@@ -75,15 +72,7 @@ async fn runs_without_failures_report_no_duplicates() {
 #[tokio::test]
 async fn a_paused_connector_emits_paused_one_on_every_poll() {
     let rig = Rig::start(sim_config(100, 74)).await;
-    let disabled = rig
-        .invoke(
-            Action::Disable {
-                reason: "maintenance".into(),
-            },
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    let disabled = rig.disable("maintenance").await.unwrap();
     let now = time::OffsetDateTime::now_utc();
     assert_eq!(
         metrics_document(&disabled, now)["Paused"].as_f64(),
@@ -95,10 +84,7 @@ async fn a_paused_connector_emits_paused_one_on_every_poll() {
         let doc = metrics_document(&polled, now);
         assert_eq!(doc["Paused"].as_f64(), Some(1.0), "{doc}");
     }
-    let resumed = rig
-        .invoke(Action::Resume, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let resumed = rig.resume().await.unwrap();
     assert_eq!(
         metrics_document(&resumed, now)["Paused"].as_f64(),
         Some(0.0)

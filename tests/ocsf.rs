@@ -9,8 +9,8 @@ use std::path::Path;
 
 use okta_ingest::normalize::catalog::Catalog;
 use okta_ingest::normalize::ocsf::class::OcsfClass;
-use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer, NormalizerConfig};
-use okta_ingest::testkit::fixtures::{fixtures_dir, okta_fixtures};
+use okta_ingest::normalize::{CatalogPolicy, ExclusionReason, Normalizer};
+use okta_ingest::testkit::fixtures::{fixtures_normalizer, golden_mismatch, okta_fixtures};
 use okta_ingest::testkit::ocsf_schema::{assert_valid_ocsf, schema};
 use okta_sim::{SimConfig, Simulator};
 use proptest::prelude::*;
@@ -21,12 +21,7 @@ use time::OffsetDateTime;
 const INGESTED: OffsetDateTime = datetime!(2024-05-01 15:00:00.250 UTC);
 
 fn normalizer(policy: CatalogPolicy) -> Normalizer {
-    Normalizer::new(NormalizerConfig {
-        org: "acme.okta.com".to_owned(),
-        connector_id: "okta-prod-1".to_owned(),
-        policy,
-        include_raw: false,
-    })
+    fixtures_normalizer(policy, false)
 }
 
 fn fixture(name: &str) -> Value {
@@ -62,7 +57,6 @@ fn ocsf_of(policy: CatalogPolicy, event: &Value) -> Value {
 
 #[test]
 fn every_fixture_gives_a_valid_record_matching_its_reviewed_golden() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let normalizer = normalizer(CatalogPolicy::Catalog);
     let mut mismatches = Vec::new();
     let mut published = 0;
@@ -71,23 +65,7 @@ fn every_fixture_gives_a_valid_record_matching_its_reviewed_golden() {
             continue;
         };
         published += 1;
-        let golden = fixtures_dir().join("ocsf").join(format!("{name}.json"));
-        if update {
-            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-            let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
-            std::fs::write(&golden, text).unwrap();
-            continue;
-        }
-        let expected: Value = serde_json::from_str(
-            &std::fs::read_to_string(&golden)
-                .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1", golden.display())),
-        )
-        .unwrap();
-        if actual != expected {
-            mismatches.push(format!(
-                "{name}:\n  expected {expected}\n  actual   {actual}"
-            ));
-        }
+        mismatches.extend(golden_mismatch("ocsf", &name, &actual));
     }
     assert!(published >= 37, "only {published} fixtures were published");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));

@@ -51,6 +51,30 @@ impl Reply {
         self
     }
 
+    /// Okta's rate-limit headers: a limit of 100 with `remaining` left until `reset` (epoch seconds).
+    fn rate_limit(self, remaining: &str, reset: impl Into<String>) -> Reply {
+        self.header("x-rate-limit-limit", "100")
+            .header("x-rate-limit-remaining", remaining.to_owned())
+            .header("x-rate-limit-reset", reset)
+    }
+
+    /// Okta's 401 for a token it does not accept.
+    fn invalid_token() -> Reply {
+        Reply::new(
+            401,
+            r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
+        )
+    }
+
+    /// A token endpoint answer issuing `access_token` of `token_type` for an hour.
+    fn token(access_token: &str, token_type: &str) -> Reply {
+        Reply::new(
+            200,
+            json!({"access_token": access_token, "token_type": token_type, "expires_in": 3600})
+                .to_string(),
+        )
+    }
+
     /// A page of `count` events with a `next` link.
     fn page(count: usize, next: &str) -> Reply {
         let events: Vec<Value> = (0..count)
@@ -107,6 +131,13 @@ impl Fake {
         Fake { base, state }
     }
 
+    /// A fake without OAuth that answers the log requests with `replies`.
+    async fn ssws(replies: impl IntoIterator<Item = Reply>) -> Fake {
+        let fake = Fake::start(FakeState::default()).await;
+        fake.script_logs(replies);
+        fake
+    }
+
     fn script_logs(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.logs.lock().unwrap().extend(replies);
     }
@@ -121,6 +152,25 @@ impl Fake {
 
     fn token_requests(&self) -> Vec<Seen> {
         self.state.token_requests.lock().unwrap().clone()
+    }
+
+    /// The `authorization` header of every log request, in order.
+    fn authorizations(&self) -> Vec<String> {
+        self.log_requests()
+            .iter()
+            .map(|r| header(r, "authorization").to_owned())
+            .collect()
+    }
+
+    /// How long the client waited between its first and second log request.
+    fn wait_before_the_retry(&self) -> Duration {
+        let requests = self.log_requests();
+        requests[1].at.duration_since(requests[0].at).unwrap()
+    }
+
+    /// A client with the SSWS token of [`Fake::ssws_config`].
+    fn ssws_client(&self, options: ClientOptions) -> OktaClient {
+        new_client(&self.ssws_config(), options).unwrap()
     }
 
     fn ssws_config(&self) -> ConnectorConfig {
@@ -259,6 +309,11 @@ fn oauth_client(fake: &Fake, key: &EcKey, dpop: bool) -> OktaClient {
     new_client(&fake.oauth_config(key.private_jwk(), dpop), quick_options()).unwrap()
 }
 
+/// A client of the fake org with one EC key (`k1`), no DPoP, and `options`.
+fn oauth_client_with(fake: &Fake, key: &EcKey, options: ClientOptions) -> OktaClient {
+    new_client(&fake.oauth_config(key.private_jwk(), false), options).unwrap()
+}
+
 /// The first page of a polling stream, with a 10 s budget.
 async fn first_page(client: &OktaClient) -> Result<Page, OktaError> {
     client.fetch_page(&start_request(), deadline(10)).await
@@ -292,12 +347,39 @@ fn header<'a>(seen: &'a Seen, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The claims of a DPoP proof, unverified: the tests read what the client put in.
+fn proof_claims(proof: &str) -> Value {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(proof)
+        .unwrap()
+        .claims
+}
+
 fn epoch_secs_from_now(secs: u64) -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
         + secs
+}
+
+/// The second log request came a second (the wait the 429 asked for) after the first.
+fn assert_retried_after_about_a_second(fake: &Fake) {
+    let waited = fake.wait_before_the_retry();
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}
+
+/// A rate limit that outlasts a 3 s budget fails at once instead of waiting.
+async fn assert_fails_fast_as_rate_limited(client: &OktaClient) {
+    let started = Instant::now();
+    let err = client
+        .fetch_page(&start_request(), deadline(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OktaError::RateLimited), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
 }
 
 /// An OAuth fake that knows one EC key with kid `k1`.
@@ -315,9 +397,8 @@ async fn oauth_fake(expires_in: u64, dpop_nonce: Option<&str>) -> (Fake, EcKey) 
 
 #[tokio::test]
 async fn ssws_token_is_sent_and_the_page_is_returned_with_its_next_link() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::page(3, "{base}/api/v1/logs?after=abc&limit=1000")]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    let fake = Fake::ssws([Reply::page(3, "{base}/api/v1/logs?after=abc&limit=1000")]).await;
+    let client = fake.ssws_client(quick_options());
 
     let page = first_page(&client).await.unwrap();
 
@@ -371,7 +452,7 @@ async fn oauth_token_is_renewed_before_it_expires() {
         token_renew_margin: Duration::from_secs(1),
         ..quick_options()
     };
-    let client = new_client(&fake.oauth_config(key.private_jwk(), false), options).unwrap();
+    let client = oauth_client_with(&fake, &key, options);
 
     first_page(&client).await.unwrap();
     first_page(&client).await.unwrap();
@@ -379,12 +460,10 @@ async fn oauth_token_is_renewed_before_it_expires() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     first_page(&client).await.unwrap();
 
-    let used: Vec<String> = fake
-        .log_requests()
-        .iter()
-        .map(|r| header(r, "authorization").to_owned())
-        .collect();
-    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+    assert_eq!(
+        fake.authorizations(),
+        ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
+    );
 }
 
 #[tokio::test]
@@ -479,11 +558,6 @@ async fn dpop_token_request_retries_with_the_server_nonce_and_api_calls_carry_pr
         2,
         "first refused with use_dpop_nonce, then retried"
     );
-    let proof_claims = |proof: &str| {
-        jsonwebtoken::dangerous::insecure_decode::<Value>(proof)
-            .unwrap()
-            .claims
-    };
     assert!(proof_claims(header(&tokens[0], "dpop"))
         .get("nonce")
         .is_none());
@@ -512,10 +586,10 @@ async fn api_dpop_nonce_challenge_is_answered_once() {
     first_page(&client).await.unwrap();
     let requests = fake.log_requests();
     assert_eq!(requests.len(), 2);
-    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(header(&requests[1], "dpop"))
-        .unwrap()
-        .claims;
-    assert_eq!(claims["nonce"], "api-nonce");
+    assert_eq!(
+        proof_claims(header(&requests[1], "dpop"))["nonce"],
+        "api-nonce"
+    );
     assert_eq!(
         fake.token_requests().len(),
         1,
@@ -526,27 +600,16 @@ async fn api_dpop_nonce_challenge_is_answered_once() {
 #[tokio::test]
 async fn api_401_renews_the_token_once_and_retries() {
     let (fake, key) = oauth_fake(3600, None).await;
-    fake.script_logs([Reply::new(
-        401,
-        r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
-    )]);
+    fake.script_logs([Reply::invalid_token()]);
     let client = oauth_client(&fake, &key, false);
     first_page(&client).await.unwrap();
-    let used: Vec<String> = fake
-        .log_requests()
-        .iter()
-        .map(|r| header(r, "authorization").to_owned())
-        .collect();
-    assert_eq!(used, ["Bearer tok-1", "Bearer tok-2"]);
+    assert_eq!(fake.authorizations(), ["Bearer tok-1", "Bearer tok-2"]);
 }
 
 #[tokio::test]
 async fn api_401_after_renewal_is_auth_rejected_with_oktas_error() {
     let (fake, key) = oauth_fake(3600, None).await;
-    let refused = Reply::new(
-        401,
-        r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
-    );
+    let refused = Reply::invalid_token();
     fake.script_logs([refused.clone(), refused.clone(), refused]);
     let client = oauth_client(&fake, &key, false);
     let err = first_page(&client).await.unwrap_err();
@@ -560,12 +623,8 @@ async fn api_401_after_renewal_is_auth_rejected_with_oktas_error() {
 
 #[tokio::test]
 async fn ssws_401_is_auth_rejected_without_retry() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::new(
-        401,
-        r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#,
-    )]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    let fake = Fake::ssws([Reply::invalid_token()]).await;
+    let client = fake.ssws_client(quick_options());
     let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::AuthRejected { .. }), "{err}");
     assert_eq!(fake.log_requests().len(), 1);
@@ -573,12 +632,11 @@ async fn ssws_401_is_auth_rejected_without_retry() {
 
 #[tokio::test]
 async fn forbidden_403_and_not_found_404_are_typed_and_not_retried() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([
+    let fake = Fake::ssws([
         Reply::new(403, r#"{"errorCode":"E0000006","errorSummary":"You do not have permission to perform the requested action"}"#),
         Reply::new(404, r#"{"errorCode":"E0000022","errorSummary":"The endpoint does not support the provided HTTP method"}"#),
-    ]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    ]).await;
+    let client = fake.ssws_client(quick_options());
     let forbidden = first_page(&client).await.unwrap_err();
     assert!(
         matches!(&forbidden, OktaError::Forbidden { code, .. } if code == "E0000006"),
@@ -598,10 +656,8 @@ async fn throttled_request_waits_until_the_reset_header_plus_the_measured_margin
     let fake = Fake::start(FakeState::default()).await;
     let reset = epoch_secs_from_now(2);
     fake.script_logs([Reply::new(429, r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#)
-        .header("x-rate-limit-limit", "100")
-        .header("x-rate-limit-remaining", "0")
-        .header("x-rate-limit-reset", reset.to_string())]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+        .rate_limit("0", reset.to_string())]);
+    let client = fake.ssws_client(quick_options());
 
     first_page(&client).await.unwrap();
 
@@ -626,33 +682,19 @@ async fn throttled_request_waits_until_the_reset_header_plus_the_measured_margin
 
 #[tokio::test]
 async fn throttled_request_uses_retry_after_without_reset() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::new(429, "").header("retry-after", "1")]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    let fake = Fake::ssws([Reply::new(429, "").header("retry-after", "1")]).await;
+    let client = fake.ssws_client(quick_options());
     first_page(&client).await.unwrap();
-    let requests = fake.log_requests();
-    let waited = requests[1].at.duration_since(requests[0].at).unwrap();
-    assert!(
-        waited >= Duration::from_millis(950) && waited < Duration::from_secs(2),
-        "{waited:?}"
-    );
+    assert_retried_after_about_a_second(&fake);
 }
 
 #[tokio::test]
 async fn reset_beyond_the_deadline_fails_fast_as_rate_limited() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::new(429, "")
-        .header("x-rate-limit-limit", "100")
-        .header("x-rate-limit-remaining", "0")
-        .header("x-rate-limit-reset", epoch_secs_from_now(60).to_string())]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
-    let started = Instant::now();
-    let err = client
-        .fetch_page(&start_request(), deadline(3))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, OktaError::RateLimited), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(1));
+    let fake =
+        Fake::ssws([Reply::new(429, "").rate_limit("0", epoch_secs_from_now(60).to_string())])
+            .await;
+    let client = fake.ssws_client(quick_options());
+    assert_fails_fast_as_rate_limited(&client).await;
     assert_eq!(fake.log_requests().len(), 1);
 }
 
@@ -660,11 +702,10 @@ async fn reset_beyond_the_deadline_fails_fast_as_rate_limited() {
 async fn used_share_makes_the_next_request_wait_for_the_window() {
     let fake = Fake::start(FakeState::default()).await;
     let reset = epoch_secs_from_now(2);
-    fake.script_logs([Reply::page(1, "{base}/api/v1/logs?after=1")
-        .header("x-rate-limit-limit", "100")
-        .header("x-rate-limit-remaining", "40")
-        .header("x-rate-limit-reset", reset.to_string())]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    fake.script_logs([
+        Reply::page(1, "{base}/api/v1/logs?after=1").rate_limit("40", reset.to_string())
+    ]);
+    let client = fake.ssws_client(quick_options());
 
     let page = first_page(&client).await.unwrap();
     client
@@ -680,13 +721,13 @@ async fn used_share_makes_the_next_request_wait_for_the_window() {
 
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_then_succeed() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([
+    let fake = Fake::ssws([
         Reply::new(503, ""),
         Reply::new(500, "oops"),
         Reply::page(2, "{base}/api/v1/logs?after=2"),
-    ]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    ])
+    .await;
+    let client = fake.ssws_client(quick_options());
     let page = first_page(&client).await.unwrap();
     assert_eq!(page.events.len(), 2);
     let stats = client.stats();
@@ -695,13 +736,12 @@ async fn server_errors_are_retried_with_backoff_then_succeed() {
 
 #[tokio::test]
 async fn server_errors_past_max_retries_surface_the_last_one() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs(vec![Reply::new(502, ""); 10]);
+    let fake = Fake::ssws(vec![Reply::new(502, ""); 10]).await;
     let options = ClientOptions {
         max_retries: 2,
         ..quick_options()
     };
-    let client = new_client(&fake.ssws_config(), options).unwrap();
+    let client = fake.ssws_client(options);
     let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::Http { status: 502, .. }), "{err}");
     assert_eq!(fake.log_requests().len(), 3);
@@ -709,15 +749,14 @@ async fn server_errors_past_max_retries_surface_the_last_one() {
 
 #[tokio::test]
 async fn timed_out_request_is_retried() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs(
-        [Reply::page(1, "{base}/api/v1/logs?after=1").delayed(Duration::from_secs(2))],
-    );
+    let fake =
+        Fake::ssws([Reply::page(1, "{base}/api/v1/logs?after=1").delayed(Duration::from_secs(2))])
+            .await;
     let options = ClientOptions {
         request_timeout: Duration::from_millis(300),
         ..quick_options()
     };
-    let client = new_client(&fake.ssws_config(), options).unwrap();
+    let client = fake.ssws_client(options);
     let page = first_page(&client).await.unwrap();
     assert!(
         page.events.is_empty(),
@@ -728,26 +767,26 @@ async fn timed_out_request_is_retried() {
 
 #[tokio::test]
 async fn foreign_next_link_is_refused() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::page(
+    let fake = Fake::ssws([Reply::page(
         2,
         "https://attacker.example.com/api/v1/logs?after=1",
-    )]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    )])
+    .await;
+    let client = fake.ssws_client(quick_options());
     let err = first_page(&client).await.unwrap_err();
     assert!(matches!(err, OktaError::ForeignNextLink { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn malformed_and_truncated_bodies_are_retried_like_server_errors() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([
+    let fake = Fake::ssws([
         Reply::new(200, r#"{"uuid": "not-an-array"}"#),
         Reply::new(200, r#"[{"uuid": "a", "eventType": "user.sess"#),
         Reply::new(200, "<html>maintenance</html>"),
         Reply::page(5, "{base}/api/v1/logs?after=1"),
-    ]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    ])
+    .await;
+    let client = fake.ssws_client(quick_options());
     let page = first_page(&client).await.unwrap();
     assert_eq!(page.events.len(), 5);
     assert_eq!(fake.log_requests().len(), 4);
@@ -756,13 +795,12 @@ async fn malformed_and_truncated_bodies_are_retried_like_server_errors() {
 
 #[tokio::test]
 async fn malformed_bodies_past_max_retries_are_a_malformed_response() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs((0..10).map(|_| Reply::new(200, "<html>maintenance</html>")));
+    let fake = Fake::ssws((0..10).map(|_| Reply::new(200, "<html>maintenance</html>"))).await;
     let options = ClientOptions {
         max_retries: 2,
         ..quick_options()
     };
-    let client = new_client(&fake.ssws_config(), options).unwrap();
+    let client = fake.ssws_client(options);
     let err = first_page(&client).await.unwrap_err();
     assert!(
         matches!(&err, OktaError::MalformedResponse(m) if m.contains("not a JSON array")),
@@ -774,13 +812,12 @@ async fn malformed_bodies_past_max_retries_are_a_malformed_response() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused_without_retrying() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::page(50, "{base}/api/v1/logs?after=1")]);
+    let fake = Fake::ssws([Reply::page(50, "{base}/api/v1/logs?after=1")]).await;
     let options = ClientOptions {
         max_body_bytes: 1024,
         ..quick_options()
     };
-    let client = new_client(&fake.ssws_config(), options).unwrap();
+    let client = fake.ssws_client(options);
     let err = first_page(&client).await.unwrap_err();
     assert!(
         matches!(&err, OktaError::MalformedResponse(m) if m.contains("cap")),
@@ -796,11 +833,7 @@ async fn an_oversized_body_is_refused_without_retrying() {
 #[tokio::test]
 async fn a_slow_token_renewal_leaves_the_page_request_only_the_time_left() {
     let (fake, key) = oauth_fake(3600, None).await;
-    fake.script_tokens([Reply::new(
-        200,
-        r#"{"access_token": "tok-slow", "token_type": "Bearer", "expires_in": 3600}"#,
-    )
-    .delayed(Duration::from_millis(1500))]);
+    fake.script_tokens([Reply::token("tok-slow", "Bearer").delayed(Duration::from_millis(1500))]);
     // The API stalls far longer than the budget.
     fake.script_logs([
         Reply::page(1, "{base}/api/v1/logs?after=1").delayed(Duration::from_secs(30))
@@ -809,7 +842,7 @@ async fn a_slow_token_renewal_leaves_the_page_request_only_the_time_left() {
         request_timeout: Duration::from_secs(20),
         ..quick_options()
     };
-    let client = new_client(&fake.oauth_config(key.private_jwk(), false), options).unwrap();
+    let client = oauth_client_with(&fake, &key, options);
     let started = Instant::now();
     let err = client
         .fetch_page(&start_request(), deadline(2))
@@ -844,16 +877,10 @@ async fn a_rate_limit_reset_days_ahead_is_probed_again_not_waited_for() {
     let fake = Fake::start(FakeState::default()).await;
     let garbled = epoch_secs_from_now(10 * 24 * 3600).to_string();
     fake.script_logs([
-        Reply::new(429, "")
-            .header("x-rate-limit-limit", "100")
-            .header("x-rate-limit-remaining", "0")
-            .header("x-rate-limit-reset", garbled.clone()),
-        Reply::page(1, "{base}/api/v1/logs?after=1")
-            .header("x-rate-limit-limit", "100")
-            .header("x-rate-limit-remaining", "0")
-            .header("x-rate-limit-reset", garbled),
+        Reply::new(429, "").rate_limit("0", garbled.clone()),
+        Reply::page(1, "{base}/api/v1/logs?after=1").rate_limit("0", garbled),
     ]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    let client = fake.ssws_client(quick_options());
     first_page(&client).await.unwrap();
     // The pacer does not wait days for the next page either: it probes.
     first_page(&client).await.unwrap();
@@ -891,12 +918,12 @@ async fn test_connection_counts_the_last_day_and_reports_a_lower_bound_past_the_
 
 #[tokio::test]
 async fn test_connection_gives_an_exact_count_when_the_window_ends() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([
+    let fake = Fake::ssws([
         Reply::page(3, "{base}/api/v1/logs?after=1"),
         Reply::new(200, r#"[{"published":"2024-05-01T11:00:00.000Z"}]"#),
-    ]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    ])
+    .await;
+    let client = fake.ssws_client(quick_options());
     let report = client
         .test_connection(OffsetDateTime::now_utc(), deadline(10))
         .await
@@ -909,9 +936,9 @@ async fn test_connection_gives_an_exact_count_when_the_window_ends() {
 
 #[tokio::test]
 async fn body_cut_off_mid_transfer_is_retried() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::new(200, r#"[{"uuid":"a"}"#).header("content-length", "5000")]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
+    let fake =
+        Fake::ssws([Reply::new(200, r#"[{"uuid":"a"}"#).header("content-length", "5000")]).await;
+    let client = fake.ssws_client(quick_options());
     let page = first_page(&client).await.unwrap();
     assert!(
         page.events.is_empty(),
@@ -981,41 +1008,26 @@ async fn token_with_a_line_break_is_a_config_error_not_a_retry() {
 
 #[tokio::test]
 async fn stale_reset_429_waits_briefly_instead_of_spending_retries() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::new(429, "")
-        .header("x-rate-limit-limit", "100")
-        .header("x-rate-limit-remaining", "0")
-        .header(
-            "x-rate-limit-reset",
-            (epoch_secs_from_now(0) - 10).to_string(),
-        )]);
+    let fake =
+        Fake::ssws(
+            [Reply::new(429, "").rate_limit("0", (epoch_secs_from_now(0) - 10).to_string())],
+        )
+        .await;
     // No retries allowed: only a 429 wait (not backoff) can get the page.
     let options = ClientOptions {
         max_retries: 0,
         ..quick_options()
     };
-    let client = new_client(&fake.ssws_config(), options).unwrap();
+    let client = fake.ssws_client(options);
     first_page(&client).await.unwrap();
-    let requests = fake.log_requests();
-    let waited = requests[1].at.duration_since(requests[0].at).unwrap();
-    assert!(
-        waited >= Duration::from_millis(950) && waited < Duration::from_secs(2),
-        "{waited:?}"
-    );
+    assert_retried_after_about_a_second(&fake);
 }
 
 #[tokio::test]
 async fn huge_retry_after_fails_fast_as_rate_limited_without_panicking() {
-    let fake = Fake::start(FakeState::default()).await;
-    fake.script_logs([Reply::new(429, "").header("retry-after", u64::MAX.to_string())]);
-    let client = new_client(&fake.ssws_config(), quick_options()).unwrap();
-    let started = Instant::now();
-    let err = client
-        .fetch_page(&start_request(), deadline(3))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, OktaError::RateLimited), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(1));
+    let fake = Fake::ssws([Reply::new(429, "").header("retry-after", u64::MAX.to_string())]).await;
+    let client = fake.ssws_client(quick_options());
+    assert_fails_fast_as_rate_limited(&client).await;
 }
 
 #[tokio::test]
@@ -1035,18 +1047,13 @@ async fn failed_early_renewal_keeps_using_the_still_valid_token() {
         token_renew_margin: Duration::from_secs(2),
         ..quick_options()
     };
-    let client = new_client(&fake.oauth_config(key.private_jwk(), false), options).unwrap();
+    let client = oauth_client_with(&fake, &key, options);
     first_page(&client).await.unwrap();
     // Within the renewal margin but not expired; the token endpoint is down for one request.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     fake.script_tokens([Reply::new(503, "")]);
     first_page(&client).await.unwrap();
-    let used: Vec<String> = fake
-        .log_requests()
-        .iter()
-        .map(|r| header(r, "authorization").to_owned())
-        .collect();
-    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1"]);
+    assert_eq!(fake.authorizations(), ["Bearer tok-1", "Bearer tok-1"]);
     assert_eq!(fake.token_requests().len(), 2, "the renewal was attempted");
 }
 
@@ -1077,11 +1084,7 @@ async fn token_endpoint_nonce_changing_again_is_retried_not_auth_rejected() {
     first_page(&client).await.unwrap();
     let tokens = fake.token_requests();
     assert_eq!(tokens.len(), 3);
-    let nonce = jsonwebtoken::dangerous::insecure_decode::<Value>(header(&tokens[2], "dpop"))
-        .unwrap()
-        .claims["nonce"]
-        .clone();
-    assert_eq!(nonce, "nonce-2");
+    assert_eq!(proof_claims(header(&tokens[2], "dpop"))["nonce"], "nonce-2");
 }
 
 fn api_nonce_challenge(nonce: String) -> Reply {
@@ -1113,10 +1116,7 @@ async fn endless_api_nonce_churn_fails_without_pausing_the_connector() {
 #[tokio::test]
 async fn bearer_token_while_dpop_is_configured_is_refused_naming_the_setting() {
     let (fake, key) = oauth_fake(3600, None).await;
-    fake.script_tokens([Reply::new(
-        200,
-        json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 3600}).to_string(),
-    )]);
+    fake.script_tokens([Reply::token("tok-1", "Bearer")]);
     let client = oauth_client(&fake, &key, true);
     let err = first_page(&client).await.unwrap_err();
     let message = err.to_string();
@@ -1129,10 +1129,7 @@ async fn bearer_token_while_dpop_is_configured_is_refused_naming_the_setting() {
 #[tokio::test]
 async fn dpop_token_while_dpop_is_off_is_refused_naming_the_setting() {
     let (fake, key) = oauth_fake(3600, None).await;
-    fake.script_tokens([Reply::new(
-        200,
-        json!({"access_token": "tok-x", "token_type": "DPoP", "expires_in": 3600}).to_string(),
-    )]);
+    fake.script_tokens([Reply::token("tok-x", "DPoP")]);
     let client = oauth_client(&fake, &key, false);
     let err = first_page(&client).await.unwrap_err();
     let message = err.to_string();

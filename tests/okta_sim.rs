@@ -151,9 +151,7 @@ async fn deactivated_app_pauses_the_connector_until_resumed() {
     assert!(failed.message.unwrap().contains("invalid_client"));
     assert!(rig.store.snapshot(CONNECTOR).unwrap().paused.is_some());
     rig.sim.set_client_active(CLIENT_ID, true);
-    rig.invoke(Action::Resume, Duration::from_secs(5))
-        .await
-        .unwrap();
+    rig.resume().await.unwrap();
     rig.poll_until_caught_up(1).await;
     assert_eq!(rig.assert_nothing_missing(), 0);
 }

@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use okta_ingest::invocation::Action;
 use okta_ingest::testkit::rig::{sim_config, ssws_secret, test_settings, Rig, CONNECTOR};
 
 #[tokio::test]
@@ -52,9 +51,7 @@ async fn a_cursor_of_the_old_org_fails_naming_the_fix_and_the_procedure_reads_th
     let mut edited = item;
     edited.cursor = None;
     rig.store.seed(edited);
-    rig.invoke(Action::Resume, Duration::from_secs(5))
-        .await
-        .unwrap();
+    rig.resume().await.unwrap();
     let restarted = rig.poll().await.unwrap();
     assert!(restarted.drain.as_ref().unwrap().caught_up, "{restarted:?}");
 

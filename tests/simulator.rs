@@ -614,53 +614,45 @@ async fn same_seed_gives_the_same_events() {
 #[tokio::test]
 async fn control_api_appends_events_and_scripts_faults() {
     let sim = start(0, |_| {}).await;
-    let http = reqwest::Client::new();
-    let base = sim.base_url();
-    let appended: Value = http
-        .post(format!("{base}/__sim/events"))
-        .json(&json!({"count": 3}))
-        .send()
+    let appended: Value = control_post(&sim, "events", json!({"count": 3}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(appended["uuids"].as_array().unwrap().len(), 3);
     let raw = json!({"raw": [{"eventType": "user.session.start", "uuid": "scripted-1"}]});
-    http.post(format!("{base}/__sim/events"))
-        .json(&raw)
-        .send()
-        .await
-        .unwrap();
-    let events: Vec<Value> = http
-        .get(format!("{base}/__sim/events"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    control_post(&sim, "events", raw).await;
+    let events: Vec<Value> = control_get(&sim, "events").await;
     assert_eq!(events.len(), 4);
     assert_eq!(events[3]["uuid"], "scripted-1");
-    let set = http
-        .post(format!("{base}/__sim/faults"))
-        .json(&json!({"fault": "status", "status": 502, "times": 1}))
-        .send()
-        .await
-        .unwrap();
+    let fault = json!({"fault": "status", "status": 502, "times": 1});
+    let set = control_post(&sim, "faults", fault).await;
     assert_eq!(set.status(), 204);
     assert_eq!(get(&first_url(&sim, 10), &ssws()).await.status(), 502);
-    let log: Vec<Value> = http
-        .get(format!("{base}/__sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = control_get(&sim, "requests").await;
     assert_eq!(log.last().unwrap()["status"], 502);
     assert_eq!(log.last().unwrap()["auth_scheme"], "SSWS");
     sim.shutdown().await;
+}
+
+/// POSTs `body` to the simulator's control API (`/__sim/<path>`).
+async fn control_post(sim: &Simulator, path: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/__sim/{path}", sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// GETs `/__sim/<path>` of the simulator's control API as JSON.
+async fn control_get(sim: &Simulator, path: &str) -> Vec<Value> {
+    reqwest::get(format!("{}/__sim/{path}", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Org `i` of a fleet test: its own seed, API token and (for org 0 only) a small bucket.

@@ -11,6 +11,8 @@ use axum::Router;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::lambda::FAKE_AWS_ENVIRONMENT;
+
 const RUNS: usize = 5;
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,15 +53,10 @@ async fn once(binary: &Path) -> Result<Duration, String> {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
             ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/okta-ingest"),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "AKIDBENCHONLY"),
-            ("AWS_SECRET_ACCESS_KEY", "bench-only-not-a-secret"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
             ("CURSOR_TABLE", "okta-ingest-cursors"),
             ("EVENT_STREAM", "okta-ingest-events"),
         ])
+        .envs(FAKE_AWS_ENVIRONMENT)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)

@@ -2,33 +2,32 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use okta_ingest::okta::ClientOptions;
 use okta_ingest::settings::Settings;
-use okta_sim::Simulator;
 use tokio::time::Instant;
 
-use crate::rig::{settings, sim_config, Rig};
-use crate::sinks::CountingSink;
+use crate::rig::counting_rig;
 
 const WARM_POLLS: usize = 30;
 
 /// Static, fake AWS settings: the SDK clients are built exactly as in the Lambda, but nothing
 /// looks for credentials or a region anywhere else (no metadata-service calls).
 pub fn isolate_aws_environment() {
-    for (name, value) in [
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "AKIDBENCHONLY"),
-        ("AWS_SECRET_ACCESS_KEY", "bench-only-not-a-secret"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/dev/null"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-    ] {
+    for (name, value) in FAKE_AWS_ENVIRONMENT {
         std::env::set_var(name, value);
     }
 }
+
+/// A region and bench-only credentials, and no metadata service or config files to look in.
+pub const FAKE_AWS_ENVIRONMENT: [(&str, &str); 6] = [
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "AKIDBENCHONLY"),
+    ("AWS_SECRET_ACCESS_KEY", "bench-only-not-a-secret"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+];
 
 /// `Settings::from_vars` + AWS config and SDK clients + `Connector::new`, as the Lambda's init.
 pub async fn cold_init() -> Duration {
@@ -49,14 +48,7 @@ pub async fn cold_init() -> Duration {
 
 /// Durations of polls that find nothing new, after a first poll drained a small backlog.
 pub async fn warm_empty_polls() -> Vec<Duration> {
-    let sim = Simulator::start(sim_config(100, None))
-        .await
-        .expect("the simulator starts on loopback");
-    let rig = Rig::over(
-        sim,
-        Arc::new(CountingSink::default()),
-        settings(ClientOptions::default()),
-    );
+    let rig = counting_rig(100).await;
     rig.poll_within(Duration::from_secs(30)).await;
     let mut durations = Vec::with_capacity(WARM_POLLS);
     for _ in 0..WARM_POLLS {

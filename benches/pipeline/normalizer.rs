@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
+use okta_ingest::normalize::CatalogPolicy;
+use okta_ingest::testkit::fixtures::fixtures_normalizer;
 use okta_sim::Simulator;
 use time::OffsetDateTime;
 
@@ -12,6 +13,7 @@ use crate::rig::sim_config;
 const CORPUS_EVENTS: usize = 5_000;
 const MEASURE_FOR: Duration = Duration::from_secs(3);
 
+#[derive(Default)]
 pub struct NormalizerRun {
     pub events: u64,
     pub bytes: u64,
@@ -21,7 +23,12 @@ pub struct NormalizerRun {
 
 /// Compact single-line events, as Okta sends them.
 pub async fn corpus() -> Vec<String> {
-    let sim = Simulator::start(sim_config(CORPUS_EVENTS, None))
+    sim_corpus(CORPUS_EVENTS).await
+}
+
+/// The simulator's first `events` events as compact single-line JSON.
+pub async fn sim_corpus(events: usize) -> Vec<String> {
+    let sim = Simulator::start(sim_config(events, None))
         .await
         .expect("the simulator starts on loopback");
     let corpus = sim.events().iter().map(|e| e.to_string()).collect();
@@ -29,33 +36,31 @@ pub async fn corpus() -> Vec<String> {
     corpus
 }
 
-/// Parse + classify + normalize + serialize, repeated over the corpus for a few seconds.
-pub fn measure(corpus: &[String]) -> NormalizerRun {
-    let normalizer = Normalizer::new(NormalizerConfig {
-        org: "acme.okta.com".to_owned(),
-        connector_id: "okta-prod-1".to_owned(),
-        policy: CatalogPolicy::Catalog,
-        include_raw: false,
-    });
-    let now = OffsetDateTime::now_utc();
-    let mut out = Vec::with_capacity(8192);
-    let mut run = NormalizerRun {
-        events: 0,
-        bytes: 0,
-        normalized: 0,
-        secs: 0.0,
-    };
+/// Runs `per_event` over the corpus, again and again for `MEASURE_FOR`; `per_event` says
+/// whether it normalized the event.
+fn repeat_over(corpus: &[String], mut per_event: impl FnMut(&str) -> bool) -> NormalizerRun {
+    let mut run = NormalizerRun::default();
     let started = Instant::now();
     while started.elapsed() < MEASURE_FOR {
         for raw in corpus {
-            out.clear();
-            let ok = normalizer.normalize_into(raw, now, &mut out).is_ok();
-            run.normalized += u64::from(ok);
+            run.normalized += u64::from(per_event(raw));
             run.bytes += raw.len() as u64;
         }
         run.events += corpus.len() as u64;
     }
     run.secs = started.elapsed().as_secs_f64();
+    run
+}
+
+/// Parse + classify + normalize + serialize, repeated over the corpus for a few seconds.
+pub fn measure(corpus: &[String]) -> NormalizerRun {
+    let normalizer = fixtures_normalizer(CatalogPolicy::Catalog, false);
+    let now = OffsetDateTime::now_utc();
+    let mut out = Vec::with_capacity(8192);
+    let run = repeat_over(corpus, |raw| {
+        out.clear();
+        normalizer.normalize_into(raw, now, &mut out).is_ok()
+    });
     std::hint::black_box(&out);
     run
 }
@@ -63,21 +68,9 @@ pub fn measure(corpus: &[String]) -> NormalizerRun {
 /// The baseline on the same bytes: a plain `serde_json` parse of each event into a `Value`,
 /// repeated over the corpus for as long as [`measure`] runs.
 pub fn parse_baseline(corpus: &[String]) -> NormalizerRun {
-    let mut run = NormalizerRun {
-        events: 0,
-        bytes: 0,
-        normalized: 0,
-        secs: 0.0,
-    };
-    let started = Instant::now();
-    while started.elapsed() < MEASURE_FOR {
-        for raw in corpus {
-            let value: serde_json::Value = serde_json::from_str(raw).expect("the corpus is JSON");
-            std::hint::black_box(&value);
-            run.bytes += raw.len() as u64;
-        }
-        run.events += corpus.len() as u64;
-    }
-    run.secs = started.elapsed().as_secs_f64();
-    run
+    repeat_over(corpus, |raw| {
+        let value: serde_json::Value = serde_json::from_str(raw).expect("the corpus is JSON");
+        std::hint::black_box(&value);
+        false
+    })
 }

@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use okta_ingest::normalize::{CatalogPolicy, Normalizer, NormalizerConfig};
+use okta_ingest::normalize::CatalogPolicy;
 use okta_ingest::sink::kinesis::{CallFailure, EntryRejection, KinesisSink, PutRecordsApi};
 use okta_ingest::sink::limits::MAX_RECORDS_PER_CALL;
 use okta_ingest::sink::{EventSink, Record};
-use okta_sim::Simulator;
+use okta_ingest::testkit::fixtures::fixtures_normalizer;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::rig::sim_config;
+use crate::normalizer::sim_corpus;
 
 const EVENTS: usize = 20_000;
 const PAGE: usize = 1000;
@@ -49,17 +49,8 @@ impl PutRecordsApi for &CountingKinesis {
 }
 
 pub async fn run() -> OrderingRun {
-    let sim = Simulator::start(sim_config(EVENTS, None))
-        .await
-        .expect("the simulator starts on loopback");
-    let events: Vec<String> = sim.events().iter().map(|e| e.to_string()).collect();
-    sim.shutdown().await;
-    let normalizer = Normalizer::new(NormalizerConfig {
-        org: "acme.okta.com".to_owned(),
-        connector_id: "okta-prod-1".to_owned(),
-        policy: CatalogPolicy::Catalog,
-        include_raw: false,
-    });
+    let events = sim_corpus(EVENTS).await;
+    let normalizer = fixtures_normalizer(CatalogPolicy::Catalog, false);
     let now = OffsetDateTime::now_utc();
     let mut run = OrderingRun {
         pages: 0,

@@ -1,13 +1,10 @@
 //! Okta requests per scheduled poll: with nothing new, with a few new events, and for a backlog.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use okta_ingest::okta::{ClientOptions, MAX_PAGE_LIMIT};
-use okta_sim::Simulator;
+use okta_ingest::okta::MAX_PAGE_LIMIT;
 
-use crate::rig::{settings, sim_config, Rig};
-use crate::sinks::CountingSink;
+use crate::rig::counting_rig;
 
 /// Events in the backlog: more than two pages, not a whole number of them.
 pub const BACKLOG: usize = 2_500;
@@ -27,14 +24,7 @@ impl RequestsPerPoll {
 }
 
 pub async fn run() -> RequestsPerPoll {
-    let sim = Simulator::start(sim_config(BACKLOG, None))
-        .await
-        .expect("the simulator starts on loopback");
-    let rig = Rig::over(
-        sim,
-        Arc::new(CountingSink::default()),
-        settings(ClientOptions::default()),
-    );
+    let rig = counting_rig(BACKLOG).await;
     let budget = Duration::from_secs(60);
     let backlog = rig.poll_within(budget).await.okta_requests;
     let idle = rig.poll_within(budget).await.okta_requests;

@@ -1,12 +1,15 @@
 //! The benches' simulator and connector settings, on the test rig (`okta_ingest::testkit::rig`)
 //! with a bench sink in place of the memory sink.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use okta_ingest::okta::ClientOptions;
 use okta_ingest::settings::RunSettings;
 use okta_ingest::testkit::rig;
-use okta_sim::{RateLimitConfig, SimConfig};
+use okta_sim::{RateLimitConfig, SimConfig, Simulator};
+
+use crate::sinks::CountingSink;
 
 pub use okta_ingest::testkit::rig::Rig;
 
@@ -29,4 +32,17 @@ pub fn settings(okta: ClientOptions) -> RunSettings {
         okta,
         ..RunSettings::default()
     }
+}
+
+/// A connector with production pacing over a simulator of `events`, publishing to a sink that
+/// only counts.
+pub async fn counting_rig(events: usize) -> Rig<CountingSink> {
+    let sim = Simulator::start(sim_config(events, None))
+        .await
+        .expect("the simulator starts on loopback");
+    Rig::over(
+        sim,
+        Arc::new(CountingSink::default()),
+        settings(ClientOptions::default()),
+    )
 }

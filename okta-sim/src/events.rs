@@ -185,15 +185,6 @@ fn write_persona(out: &mut JsonOut<'_>, p: &Persona, kind: &str) {
 fn write_actor(out: &mut JsonOut<'_>, s: &Scene<'_>) {
     out.key("actor");
     match s.kind.shape {
-        Shape::Threat | Shape::Provision => {
-            out.begin_object()
-                .field_str("id", &s.world.org_id)
-                .field_str("type", "SystemPrincipal")
-                .field_str("alternateId", "system@okta.com")
-                .field_str("displayName", "Okta System")
-                .field_null("detailEntry")
-                .end_object();
-        }
         Shape::System if s.kind.event_type == "application.lifecycle.update" => {
             out.begin_object()
                 .field_str("id", &s.world.workflow_client_id)
@@ -203,7 +194,7 @@ fn write_actor(out: &mut JsonOut<'_>, s: &Scene<'_>) {
                 .field_null("detailEntry")
                 .end_object();
         }
-        Shape::System => {
+        Shape::Threat | Shape::Provision | Shape::System => {
             out.begin_object()
                 .field_str("id", &s.world.org_id)
                 .field_str("type", "SystemPrincipal")

@@ -87,6 +87,21 @@ fn append(okta: &MemoryLogSource, range: std::ops::Range<usize>) {
 }
 
 impl Twins {
+    /// The sink holds `e0` to `e{count - 1}`, in that order.
+    fn assert_published_in_order(&self, count: usize, why: &str) {
+        let ids: Vec<String> = self
+            .sink
+            .records()
+            .into_iter()
+            .map(|r| r.event_id)
+            .collect();
+        assert_eq!(
+            ids,
+            (0..count).map(|n| format!("e{n}")).collect::<Vec<_>>(),
+            "{why}"
+        );
+    }
+
     /// A backfill of the last 5 minutes that reads one page, then finds Okta stalled until
     /// its budget ends; Okta answers again afterwards.
     async fn start_a_backfill_that_stalls(&self) -> Summary {
@@ -419,17 +434,7 @@ async fn a_tailing_poll_delivers_new_events_each_interval_and_hands_over_cleanly
         .run_for(Action::Poll, Duration::from_millis(300))
         .await;
     assert_eq!(next.outcome, Outcome::Ok);
-    let ids: Vec<String> = twins
-        .sink
-        .records()
-        .into_iter()
-        .map(|r| r.event_id)
-        .collect();
-    assert_eq!(
-        ids,
-        (0..10).map(|n| format!("e{n}")).collect::<Vec<_>>(),
-        "in order, none twice"
-    );
+    twins.assert_published_in_order(10, "in order, none twice");
 }
 
 #[tokio::test]
@@ -473,17 +478,7 @@ async fn the_last_poll_before_a_tail_ends_takes_it_over_and_earlier_ones_stand_b
         "{late:?}"
     );
     assert!(late.tail_rounds.unwrap() >= 1, "the successor tails on");
-    let ids: Vec<String> = twins
-        .sink
-        .records()
-        .into_iter()
-        .map(|r| r.event_id)
-        .collect();
-    assert_eq!(
-        ids,
-        (0..11).map(|n| format!("e{n}")).collect::<Vec<_>>(),
-        "in order, none twice, across the handover"
-    );
+    twins.assert_published_in_order(11, "in order, none twice, across the handover");
     let item = twins.store.snapshot(ID).unwrap();
     assert_eq!(item.lease_owner, None, "the successor released the lease");
     assert_eq!(item.delivered_total, 11);

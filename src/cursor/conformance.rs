@@ -25,6 +25,22 @@ pub fn page(cursor: &str, delivered: u64) -> Checkpoint {
     }
 }
 
+/// A failed run's outcome; `pause_now` for failures retrying cannot heal.
+fn failed_run(error: impl Into<String>, pause_now: bool) -> RunOutcome {
+    RunOutcome::Failure {
+        error: error.into(),
+        pause_now,
+    }
+}
+
+fn operator_pause(reason: &str, at: OffsetDateTime) -> Pause {
+    Pause {
+        reason: reason.into(),
+        by: PausedBy::Operator,
+        at,
+    }
+}
+
 async fn acquire(store: &dyn CursorStore, key: &str, owner: &str, now: OffsetDateTime) -> Lease {
     match store
         .claim(key, owner, now, now + Duration::minutes(15))
@@ -189,10 +205,7 @@ pub async fn release_success_resets_failures_and_frees_lease(store: &dyn CursorS
     let key = "release-success";
     let now = t0();
     let lease = acquire(store, key, "a", now).await;
-    let failure = RunOutcome::Failure {
-        error: "Okta answered 503".into(),
-        pause_now: false,
-    };
+    let failure = failed_run("Okta answered 503", false);
     let after_failure = store.release(&lease, &failure, 5, now).await.unwrap();
     assert_eq!(after_failure.consecutive_failures, 1);
     assert_eq!(
@@ -220,10 +233,7 @@ pub async fn failures_pause_the_connector_at_the_threshold(store: &dyn CursorSto
     for attempt in 1..=3u32 {
         // A different owner each time: the count must come from the item, not the invocation.
         let lease = acquire(store, key, &format!("run-{attempt}"), now).await;
-        let outcome = RunOutcome::Failure {
-            error: format!("timeout #{attempt}"),
-            pause_now: false,
-        };
+        let outcome = failed_run(format!("timeout #{attempt}"), false);
         let released = store.release(&lease, &outcome, 3, now).await.unwrap();
         assert_eq!(released.consecutive_failures, attempt);
         assert_eq!(released.paused.is_some(), attempt == 3, "attempt {attempt}");
@@ -251,10 +261,7 @@ pub async fn pause_now_pauses_on_the_first_failure(store: &dyn CursorStore) {
     let key = "pause-now";
     let now = t0();
     let lease = acquire(store, key, "a", now).await;
-    let outcome = RunOutcome::Failure {
-        error: "invalid_client: the app was deactivated".into(),
-        pause_now: true,
-    };
+    let outcome = failed_run("invalid_client: the app was deactivated", true);
     let released = store.release(&lease, &outcome, 5, now).await.unwrap();
     assert_eq!(released.consecutive_failures, 1);
     let pause = released.paused.expect("pause_now pauses");
@@ -266,11 +273,7 @@ pub async fn pause_now_pauses_on_the_first_failure(store: &dyn CursorStore) {
 pub async fn operator_pause_blocks_claims_and_resume_clears_failures(store: &dyn CursorStore) {
     let key = "operator";
     let now = t0();
-    let pause = Pause {
-        reason: "maintenance".into(),
-        by: PausedBy::Operator,
-        at: now,
-    };
+    let pause = operator_pause("maintenance", now);
     let paused = store
         .set_pause(key, Some(pause.clone()), now)
         .await
@@ -294,10 +297,7 @@ pub async fn operator_pause_blocks_claims_and_resume_clears_failures(store: &dyn
         .checkpoint(&mut lease, &page("kept-cursor", 2), now)
         .await
         .unwrap();
-    let failure = RunOutcome::Failure {
-        error: "503".into(),
-        pause_now: false,
-    };
+    let failure = failed_run("503", false);
     store.release(&lease, &failure, 5, now).await.unwrap();
     let resumed = store.set_pause(key, None, now).await.unwrap();
     assert_eq!(
@@ -315,11 +315,7 @@ pub async fn operator_pause_during_a_run_is_kept_at_release(store: &dyn CursorSt
     let key = "operator-mid-run";
     let now = t0();
     let mut lease = acquire(store, key, "a", now).await;
-    let pause = Pause {
-        reason: "disabled by operator".into(),
-        by: PausedBy::Operator,
-        at: now,
-    };
+    let pause = operator_pause("disabled by operator", now);
     let paused = store
         .set_pause(key, Some(pause.clone()), now)
         .await
@@ -333,10 +329,7 @@ pub async fn operator_pause_during_a_run_is_kept_at_release(store: &dyn CursorSt
         .checkpoint(&mut lease, &page("finished-page", 1), now)
         .await
         .expect("the running invocation finishes its page");
-    let failure = RunOutcome::Failure {
-        error: "boom".into(),
-        pause_now: true,
-    };
+    let failure = failed_run("boom", true);
     let released = store.release(&lease, &failure, 5, now).await.unwrap();
     assert_eq!(released.paused, Some(pause));
 }

@@ -142,41 +142,6 @@ pub trait DeadLetterStore: Send + Sync {
     ) -> Result<(), DeadLetterError>;
 }
 
-#[async_trait]
-impl<T: DeadLetterStore + ?Sized> DeadLetterStore for std::sync::Arc<T> {
-    async fn put(&self, letter: &DeadLetter, deadline: Instant) -> Result<(), DeadLetterError> {
-        (**self).put(letter, deadline).await
-    }
-    async fn list(
-        &self,
-        connector_id: &str,
-        stream: TargetStream,
-        deadline: Instant,
-    ) -> Result<Vec<String>, DeadLetterError> {
-        (**self).list(connector_id, stream, deadline).await
-    }
-    async fn get(
-        &self,
-        connector_id: &str,
-        stream: TargetStream,
-        event_id: &str,
-        deadline: Instant,
-    ) -> Result<Option<DeadLetter>, DeadLetterError> {
-        (**self).get(connector_id, stream, event_id, deadline).await
-    }
-    async fn delete(
-        &self,
-        connector_id: &str,
-        stream: TargetStream,
-        event_id: &str,
-        deadline: Instant,
-    ) -> Result<(), DeadLetterError> {
-        (**self)
-            .delete(connector_id, stream, event_id, deadline)
-            .await
-    }
-}
-
 /// Object names: `<connector id>/<event id>.json` for the event stream and
 /// `<connector id>/ocsf/<event id>.json` for the OCSF stream. Okta event ids are uuids; anything
 /// outside `[A-Za-z0-9._-]` is percent-encoded so a name can never reach another connector's

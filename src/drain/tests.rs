@@ -84,9 +84,21 @@ impl Twins {
     }
 
     async fn run(&self, kind: StreamKind) -> (DrainReport, Option<DrainError>) {
-        let (mut lease, item) = self.claim().await;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        self.drain(&self.total())
+        let claimed = self.claim().await;
+        self.run_claimed(claimed, &self.total(), kind, Duration::from_secs(5))
+            .await
+    }
+
+    /// Drains into `outputs` under the `claimed` lease, for `budget` from now.
+    async fn run_claimed<'a>(
+        &'a self,
+        (mut lease, item): (Lease, CursorItem),
+        outputs: &'a [Output<'a, MemorySink>],
+        kind: StreamKind,
+        budget: Duration,
+    ) -> (DrainReport, Option<DrainError>) {
+        let deadline = Instant::now() + budget;
+        self.drain(outputs)
             .run(&mut lease, &item, kind, deadline)
             .await
     }
@@ -185,11 +197,10 @@ async fn a_refused_publish_leaves_the_cursor_where_it_was() {
 async fn a_failed_fetch_after_progress_keeps_the_acknowledged_pages() {
     let twins = Twins::new(5, 2);
     twins.source.answer_only(2);
-    let (mut lease, item) = twins.claim().await;
-    let deadline = Instant::now() + Duration::from_millis(200);
+    let claimed = twins.claim().await;
+    let budget = Duration::from_millis(200);
     let (report, error) = twins
-        .drain(&twins.total())
-        .run(&mut lease, &item, StreamKind::Live, deadline)
+        .run_claimed(claimed, &twins.total(), StreamKind::Live, budget)
         .await;
     assert!(matches!(
         error,
@@ -209,11 +220,9 @@ async fn a_published_page_is_checkpointed_while_the_prefetch_still_waits() {
     // The first page is answered; the prefetch of the second waits (a rate-limit wait, a
     // stalled connection) until the invocation is killed.
     twins.source.answer_only(1);
-    let (mut lease, item) = twins.claim().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let claimed = twins.claim().await;
     let outputs = twins.total();
-    let drain = twins.drain(&outputs);
-    let run = drain.run(&mut lease, &item, StreamKind::Live, deadline);
+    let run = twins.run_claimed(claimed, &outputs, StreamKind::Live, Duration::from_secs(60));
     let killed = tokio::time::timeout(Duration::from_millis(300), run).await;
     assert!(killed.is_err(), "the drain was still waiting for page two");
     assert_eq!(twins.published(), ids(0..2));
@@ -227,12 +236,11 @@ async fn a_published_page_is_checkpointed_while_the_prefetch_still_waits() {
 #[tokio::test]
 async fn a_lost_lease_stops_the_drain_without_moving_the_cursor() {
     let twins = Twins::new(5, 2);
-    let (mut lease, item) = twins.claim().await;
+    let claimed = twins.claim().await;
     twins.store.steal_lease(KEY, "thief");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let budget = Duration::from_secs(5);
     let (report, error) = twins
-        .drain(&twins.total())
-        .run(&mut lease, &item, StreamKind::Live, deadline)
+        .run_claimed(claimed, &twins.total(), StreamKind::Live, budget)
         .await;
     assert!(matches!(
         error,
@@ -317,11 +325,9 @@ async fn run_both(twins: &Twins, ocsf: &MemorySink) -> (DrainReport, Option<Drai
             format: &Ocsf,
         },
     ];
-    let (mut lease, item) = twins.claim().await;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let claimed = twins.claim().await;
     twins
-        .drain(&outputs)
-        .run(&mut lease, &item, StreamKind::Live, deadline)
+        .run_claimed(claimed, &outputs, StreamKind::Live, Duration::from_secs(5))
         .await
 }
 

@@ -58,15 +58,8 @@ impl EventBridgeScheduler {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let code = err
-            .as_service_error()
-            .and_then(|e| e.code())
-            .unwrap_or_default();
-        let message = err
-            .as_service_error()
-            .and_then(|e| e.message())
-            .unwrap_or_default()
-            .to_string();
+        let (code, message) = crate::aws::service_code_and_message(&err);
+        let message = message.to_string();
         match code {
             "ResourceNotFoundException" if message.to_lowercase().contains("group") => {
                 SchedulerError::GroupNotFound {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use crate::fleet::scoped::SESSION_TAG;
@@ -105,14 +105,7 @@ impl SecretsAdmin {
             Ok(_) => return Ok(true),
             Err(err) => err,
         };
-        let code = err
-            .as_service_error()
-            .and_then(|e| e.code())
-            .unwrap_or_default();
-        let message = err
-            .as_service_error()
-            .and_then(|e| e.message())
-            .unwrap_or_default();
+        let (code, message) = crate::aws::service_code_and_message(&err);
         let exists = code == "ResourceExistsException"
             || (code == "InvalidRequestException" && message.contains("deletion"));
         if !exists {

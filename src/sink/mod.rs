@@ -81,3 +81,17 @@ impl<T: EventSink + ?Sized> EventSink for std::sync::Arc<T> {
         (**self).publish(records, deadline).await
     }
 }
+
+/// Publishing with a deadline already past sends nothing and reports every record
+/// unacknowledged; each sink's test then checks that nothing reached its backing store.
+#[cfg(test)]
+pub(crate) async fn assert_expired_deadline_is_incomplete(
+    sink: &impl EventSink,
+    records: &[Record],
+) {
+    let err = sink.publish(records, Instant::now()).await.unwrap_err();
+    assert!(
+        matches!(err, SinkError::Incomplete { unacknowledged, .. } if unacknowledged == records.len()),
+        "{err}"
+    );
+}

@@ -3,6 +3,7 @@
 //!
 //! - [`rig`]: a connector wired to the in-process Okta simulator (`okta-sim`) and the in-memory
 //!   twins, with the ground truth to prove nothing was lost or duplicated;
+//! - [`cli`]: the `okta-ingest` binary run as a local connector against the simulator;
 //! - [`moto`]: a local AWS emulator per test and the resources the connector uses;
 //! - [`proxy`]: a fault-injecting HTTP proxy on 127.0.0.1 (answers lost after the service
 //!   applied the request, requests that never get an answer);
@@ -17,6 +18,8 @@
 //! every store passes), `secrets::memory`, `sink::memory` (with scripted failures) and
 //! `sink::kinesis::faults` (Kinesis answers no emulator produces).
 
+#[cfg(feature = "testkit")]
+pub mod cli;
 #[cfg(feature = "testkit")]
 pub mod fixtures;
 pub mod keys;

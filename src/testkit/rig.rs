@@ -57,17 +57,27 @@ pub fn lambda_settings(vars: &[(&str, &str)]) -> crate::settings::Settings {
 /// A simulator whose backlog (`events`, published over the last 10 minutes) lies inside the
 /// first poll's 15-minute look-back, accepting [`SSWS_TOKEN`].
 pub fn sim_config(events: usize, seed: u64) -> SimConfig {
+    org_sim_config(SSWS_TOKEN, events, seed)
+}
+
+/// [`sim_config`] for an org of its own, accepting `token`.
+pub fn org_sim_config(token: &str, events: usize, seed: u64) -> SimConfig {
     SimConfig {
         seed,
         initial_events: events,
         backlog_span: Duration::from_secs(600),
-        ssws_tokens: vec![SSWS_TOKEN.to_string()],
+        ssws_tokens: vec![token.to_string()],
         ..SimConfig::default()
     }
 }
 
 pub fn ssws_secret(sim: &Simulator) -> String {
-    serde_json::json!({"org_url": sim.base_url(), "auth": {"type": "ssws", "token": SSWS_TOKEN}})
+    org_ssws_secret(sim, SSWS_TOKEN)
+}
+
+/// The connector config of `sim`'s org with the SSWS `token`.
+pub fn org_ssws_secret(sim: &Simulator, token: &str) -> String {
+    serde_json::json!({"org_url": sim.base_url(), "auth": {"type": "ssws", "token": token}})
         .to_string()
 }
 
@@ -133,6 +143,17 @@ impl<K: EventSink> Rig<K> {
 
     pub async fn poll(&self) -> Result<Summary, Summary> {
         self.invoke(Action::Poll, Duration::from_secs(30)).await
+    }
+
+    /// The operator's `disable` with `reason`.
+    pub async fn disable(&self, reason: &str) -> Result<Summary, Summary> {
+        let reason = reason.into();
+        self.invoke(Action::Disable { reason }, Duration::from_secs(5))
+            .await
+    }
+
+    pub async fn resume(&self) -> Result<Summary, Summary> {
+        self.invoke(Action::Resume, Duration::from_secs(5)).await
     }
 
     /// One scheduled poll with `budget` until the runtime would stop it; its summary either way.

@@ -148,6 +148,25 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def role_policy(physical, role, policy):
+    """The inline `policy` of the stack's `role`, as a document."""
+    document = boto3.client("iam", region_name=REGION).get_role_policy(RoleName=physical[role], PolicyName=policy)[
+        "PolicyDocument"
+    ]
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def managed_policy(arn):
+    """The default version of the managed policy `arn`, as a document."""
+    iam = boto3.client("iam", region_name=REGION)
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+
+
+def account_id():
+    return boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+
+
 def granted_actions(statements):
     """action -> (resource, condition) of every Allow statement."""
     granted = {}
@@ -288,15 +307,11 @@ def test_shard_count_is_only_set_for_provisioned_streams(template):
 
 def test_function_role_reaches_no_secret_or_cursor_itself(deploy):
     outputs, physical = deploy()
-    iam = boto3.client("iam", region_name=REGION)
-    document = iam.get_role_policy(RoleName=physical["FunctionRole"], PolicyName="okta-ingest-function")[
-        "PolicyDocument"
-    ]
-    granted = granted_actions(statements_of(document))
+    granted = granted_actions(statements_of(role_policy(physical, "FunctionRole", "okta-ingest-function")))
     queue_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    account = account_id()
     log_group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:{LOG_GROUP}:*"
     access_role_arn = outputs["ConnectorAccessRoleArn"]
     assert {action: resource for action, (resource, _) in granted.items()} == {
@@ -315,12 +330,8 @@ def test_function_role_reaches_no_secret_or_cursor_itself(deploy):
 
 def test_connector_sessions_reach_only_the_tagged_connectors_secret_and_items(deploy):
     outputs, physical = deploy()
-    iam = boto3.client("iam", region_name=REGION)
-    document = iam.get_role_policy(RoleName=physical["ConnectorAccessRole"], PolicyName="one-connector")[
-        "PolicyDocument"
-    ]
-    granted = granted_actions(statements_of(document))
-    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    granted = granted_actions(statements_of(role_policy(physical, "ConnectorAccessRole", "one-connector")))
+    account = account_id()
     table_arn = boto3.client("dynamodb", region_name=REGION).describe_table(
         TableName=exported(outputs, "CURSOR_TABLE")
     )["Table"]["TableArn"]
@@ -467,17 +478,13 @@ def test_scheduler_role_may_only_invoke_the_function_for_the_groups_schedules(te
 
 def test_admin_policy_passes_only_the_scheduler_role_and_touches_only_connector_resources(deploy):
     outputs, physical = deploy()
-    iam = boto3.client("iam", region_name=REGION)
-    arn = outputs["ConnectorAdminPolicyArn"]
-    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
-    granted = granted_actions(statements_of(document))
+    granted = granted_actions(statements_of(managed_policy(outputs["ConnectorAdminPolicyArn"])))
     scheduler_role = exported(outputs, "SCHEDULER_ROLE_ARN")
     assert granted["iam:PassRole"] == (
         scheduler_role,
         {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
     )
-    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    account = account_id()
     for action, (resource, _) in granted.items():
         if action.startswith("secretsmanager:") and action != "secretsmanager:ListSecrets":
             assert resource == f"arn:aws:secretsmanager:{REGION}:{account}:secret:okta-ingest/*", action
@@ -591,18 +598,11 @@ def test_enabled_ocsf_stream_is_its_own_stream_published_to_by_the_function(depl
     ]["Environment"]["Variables"]
     assert env["OCSF_STREAM"] == ocsf
     assert env["EVENT_STREAM"] == exported(outputs, "EVENT_STREAM")
-    iam = boto3.client("iam", region_name=REGION)
-    function = granted_actions(statements_of(iam.get_role_policy(
-        RoleName=physical["FunctionRole"], PolicyName="okta-ingest-function"
-    )["PolicyDocument"]))
+    function = granted_actions(statements_of(role_policy(physical, "FunctionRole", "okta-ingest-function")))
     both = sorted([outputs["StreamArn"], outputs["OcsfStreamArn"]])
     for action in ("kinesis:PutRecords", "kinesis:DescribeStreamSummary"):
         assert sorted(as_list(function[action][0])) == both, action
-    arn = outputs["ConnectorAdminPolicyArn"]
-    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-    admin = granted_actions(statements_of(
-        iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
-    ))
+    admin = granted_actions(statements_of(managed_policy(outputs["ConnectorAdminPolicyArn"])))
     assert sorted(as_list(admin["kinesis:DescribeStreamSummary"][0])) == both
     assert not any(action.startswith("kinesis:") and action != "kinesis:DescribeStreamSummary" for action in admin)
 
@@ -775,11 +775,7 @@ def run_isolation_script(tmp_path, policy, physical):
 
 def test_isolation_script_passes_on_the_deployed_policy(deploy, tmp_path):
     _, physical = deploy()
-    document = boto3.client("iam", region_name=REGION).get_role_policy(
-        RoleName=physical["ConnectorAccessRole"], PolicyName="one-connector"
-    )["PolicyDocument"]
-    if isinstance(document, str):
-        document = json.loads(document)
+    document = role_policy(physical, "ConnectorAccessRole", "one-connector")
     result = run_isolation_script(tmp_path, document, physical)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("ok ") == 26, result.stdout
@@ -787,11 +783,7 @@ def test_isolation_script_passes_on_the_deployed_policy(deploy, tmp_path):
 
 def test_isolation_script_fails_when_the_policy_lets_a_session_reach_other_connectors(deploy, tmp_path):
     _, physical = deploy()
-    document = boto3.client("iam", region_name=REGION).get_role_policy(
-        RoleName=physical["ConnectorAccessRole"], PolicyName="one-connector"
-    )["PolicyDocument"]
-    if isinstance(document, str):
-        document = json.loads(document)
+    document = role_policy(physical, "ConnectorAccessRole", "one-connector")
     for statement in document["Statement"]:
         statement.pop("Condition", None)
         if statement["Action"] == "secretsmanager:GetSecretValue":

@@ -290,16 +290,7 @@ mod tests {
             .release(&lease, &RunOutcome::Success, 5, now)
             .await
             .expect("the lease is still valid after reopening");
-        let mut leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        leftovers.sort();
-        assert_eq!(
-            leftovers,
-            ["cursor.json", "cursor.json.lock"],
-            "no temporary files left"
-        );
+        assert_only_the_cursor_and_its_lock_in(dir.path(), "no temporary files left");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -330,6 +321,16 @@ mod tests {
             alive.push(store);
         }
         assert_eq!(acquired, 1);
+    }
+
+    /// `dir` holds the cursor file and its lock file, nothing else.
+    fn assert_only_the_cursor_and_its_lock_in(dir: &std::path::Path, why: &str) {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["cursor.json", "cursor.json.lock"], "{why}");
     }
 
     async fn claim_for_five_minutes(store: &FileCursorStore, owner: &str) -> Claim {
@@ -369,16 +370,7 @@ mod tests {
         next.release(&lease, &RunOutcome::Success, 5, OffsetDateTime::now_utc())
             .await
             .unwrap();
-        let mut leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        leftovers.sort();
-        assert_eq!(
-            leftovers,
-            ["cursor.json", "cursor.json.lock"],
-            "no lease locks left"
-        );
+        assert_only_the_cursor_and_its_lock_in(dir.path(), "no lease locks left");
     }
 
     #[tokio::test]

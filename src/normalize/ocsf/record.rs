@@ -5,11 +5,11 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-type Str<'a> = Option<Cow<'a, str>>;
+use serde_with::skip_serializing_none;
 
 /// One OCSF event of any of the classes the mapping emits. Which optional attributes are
 /// filled depends on the class; the validation tests hold each class to its schema.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct OcsfEvent<'a> {
     pub activity_id: u8,
@@ -22,77 +22,52 @@ pub struct OcsfEvent<'a> {
     pub type_name: String,
     pub severity_id: u8,
     pub severity: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_id: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_detail: Str<'a>,
+    pub status_detail: Option<Cow<'a, str>>,
     /// Epoch milliseconds of Okta's `published`.
     pub time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Str<'a>,
+    pub message: Option<Cow<'a, str>>,
     pub metadata: Metadata<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub src_endpoint: Option<Endpoint<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_request: Option<HttpRequest<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<Device<'a>>,
     // Authentication (3002)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Session<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<Named<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_protocol_id: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_protocol: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_mfa: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_factors: Vec<AuthFactor<'a>>,
     // Group Management (3006)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<Named<'a>>,
     // User Access Management (3005)
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub privileges: Vec<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<Resource<'a>>,
     // API Activity (6003), the fallback
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<Api<'a>>,
     // Detection Finding (2004)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finding_info: Option<FindingInfo<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidences: Vec<Evidence<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_alert: Option<bool>,
     // security_control profile (and Detection Finding)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub disposition_id: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub disposition: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_level_id: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_level: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_details: Option<String>,
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub unmapped: Map<String, Value>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata<'a> {
     pub version: &'static str,
@@ -105,8 +80,7 @@ pub struct Metadata<'a> {
     pub logged_time: i64,
     /// The Okta org (its domain).
     pub tenant_uid: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub correlation_uid: Str<'a>,
+    pub correlation_uid: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<&'static str>,
 }
@@ -117,45 +91,36 @@ pub struct Product {
     pub vendor_name: &'static str,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Actor<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User<'a>>,
     /// A non-person actor (Okta itself, an API client) by name and id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_name: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_uid: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<Cow<'a, str>>,
+    pub app_uid: Option<Cow<'a, str>>,
     pub session: Option<Session<'a>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct User<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Str<'a>,
+    pub uid: Option<Cow<'a, str>>,
     /// Okta `alternateId`: the login.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_addr: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Cow<'a, str>>,
+    pub display_name: Option<Cow<'a, str>>,
+    pub email_addr: Option<Cow<'a, str>>,
     pub type_id: Option<u8>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub kind: Option<&'static str>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Session<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Str<'a>,
+    pub uid: Option<Cow<'a, str>>,
     /// Okta's root session id, shared by the sessions of one sign-in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid_alt: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Str<'a>,
+    pub uid_alt: Option<Cow<'a, str>>,
+    pub issuer: Option<Cow<'a, str>>,
 }
 
 impl Session<'_> {
@@ -164,25 +129,19 @@ impl Session<'_> {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Endpoint<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip: Str<'a>,
+    pub ip: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub intermediate_ips: Vec<Cow<'a, str>>,
     /// The domain of the client's network (Okta `securityContext.domain`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub domain: Str<'a>,
+    pub domain: Option<Cow<'a, str>>,
     /// The Okta network zone the client matched.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zone: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Cow<'a, str>>,
     pub location: Option<Location<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub autonomous_system: Option<AutonomousSystem<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub isp: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isp: Option<Cow<'a, str>>,
     pub os: Option<Os<'a>>,
 }
 
@@ -193,92 +152,79 @@ impl Endpoint<'_> {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Location<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub city: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Str<'a>,
+    pub city: Option<Cow<'a, str>>,
+    pub region: Option<Cow<'a, str>>,
     /// ISO 3166-1 alpha-2, only when Okta sent a two-letter code.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     /// Okta's country name when it is not a two-letter code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub desc: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub postal_code: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desc: Option<Cow<'a, str>>,
+    pub postal_code: Option<Cow<'a, str>>,
     pub lat: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub long: Option<f64>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct AutonomousSystem<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub number: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Str<'a>,
+    pub name: Option<Cow<'a, str>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Os<'a> {
     pub name: Cow<'a, str>,
     pub type_id: u16,
     #[serde(rename = "type")]
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Str<'a>,
+    pub version: Option<Cow<'a, str>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpRequest<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Str<'a>,
+    pub uid: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Device<'a> {
     pub type_id: u8,
     #[serde(rename = "type")]
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
     pub os: Option<Os<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_managed: Option<bool>,
 }
 
 /// An entity by id and name: a service (application), a group.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Named<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Str<'a>,
+    pub uid: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Resource<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Str<'a>,
+    pub uid: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
     pub kind: Cow<'a, str>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct AuthFactor<'a> {
     pub factor_type_id: u8,
     pub factor_type: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Str<'a>,
+    pub provider: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -287,12 +233,12 @@ pub struct Api<'a> {
     pub service: Named<'a>,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingInfo<'a> {
     pub uid: Cow<'a, str>,
     pub title: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub desc: Str<'a>,
+    pub desc: Option<Cow<'a, str>>,
     pub types: Vec<&'static str>,
     pub analytic: Analytic,
 }
@@ -305,14 +251,11 @@ pub struct Analytic {
     pub kind: &'static str,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub src_endpoint: Option<Endpoint<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_request: Option<HttpRequest<'a>>,
 }
