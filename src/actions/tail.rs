@@ -57,12 +57,9 @@ impl<S: SecretSource, C: CursorStore, K: EventSink, F: SourceFactory> Connector<
             .unwrap_or(work_deadline);
         let mut round_started = plan.first_round_started;
         let mut rounds = 0u32;
-        loop {
-            let Some(next_round) =
-                next_round_at(round_started, plan.interval, closing_round, Instant::now())
-            else {
-                break;
-            };
+        while let Some(next_round) =
+            next_round_at(round_started, plan.interval, closing_round, Instant::now())
+        {
             if let Some(session) = &drained.session {
                 self.backfill_between_rounds(id, session, plan, next_round, summary)
                     .await;
