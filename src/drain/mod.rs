@@ -114,7 +114,7 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         (report, error)
     }
 
-    /// Each page is published and checkpointed while the following one is fetched; the
+    /// Each page is normalized, published and checkpointed while the following one is fetched; the
     /// drain stops at the end of the stream, at the deadline, or at the first failure.
     async fn drain(
         &self,
@@ -134,7 +134,6 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
         loop {
             progress.report.pages += 1;
             progress.report.fetched += page.events.len() as u64;
-            let batches = self.batches(&page, &mut progress.report);
             let next = next_link(&mut page, kind)?;
             let stop = end_of_stream(&page, next.as_ref(), kind, limit);
             if let Some(url) = &next {
@@ -148,8 +147,14 @@ impl<L: LogSource, C: CursorStore, K: EventSink> Drain<'_, L, C, K> {
                     _ => None,
                 }
             };
-            let deliver = self.deliver(lease, progress, batches, next.as_ref(), deadline);
-            let ((), following) = tokio::try_join!(deliver, async { Ok(prefetch.await) })?;
+            let deliver = async {
+                let batches = self.batches(&page, &mut progress.report);
+                self.deliver(lease, progress, batches, next.as_ref(), deadline)
+                    .await
+            };
+            // The next page's request goes out first, so Okta answers it while this page is
+            // normalized and published.
+            let (following, ()) = tokio::try_join!(biased; async { Ok(prefetch.await) }, deliver)?;
             tracing::debug!(
                 page = progress.report.pages,
                 events = page.events.len(),

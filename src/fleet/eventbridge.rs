@@ -110,6 +110,21 @@ fn after_completion(delete: bool) -> ActionAfterCompletion {
     }
 }
 
+/// Sets every field of a schedule on a CreateSchedule or UpdateSchedule builder: the two take the
+/// same fields through builders of different types, and UpdateSchedule replaces them all.
+macro_rules! schedule_fields {
+    ($builder:expr, $scheduler:expr, $schedule:expr) => {
+        $builder
+            .group_name(&$scheduler.group)
+            .name(&$schedule.name)
+            .schedule_expression(&$schedule.expression)
+            .flexible_time_window(Self::window($schedule)?)
+            .target(Self::target($schedule)?)
+            .state(state($schedule.enabled))
+            .action_after_completion(after_completion($schedule.delete_after_completion))
+    };
+}
+
 #[async_trait]
 impl Scheduler for EventBridgeScheduler {
     fn group(&self) -> &str {
@@ -117,16 +132,7 @@ impl Scheduler for EventBridgeScheduler {
     }
 
     async fn put(&self, schedule: &Schedule) -> Result<(), SchedulerError> {
-        let created = self
-            .client
-            .create_schedule()
-            .group_name(&self.group)
-            .name(&schedule.name)
-            .schedule_expression(&schedule.expression)
-            .flexible_time_window(Self::window(schedule)?)
-            .target(Self::target(schedule)?)
-            .state(state(schedule.enabled))
-            .action_after_completion(after_completion(schedule.delete_after_completion))
+        let created = schedule_fields!(self.client.create_schedule(), self, schedule)
             .send()
             .await;
         match created {
@@ -137,15 +143,7 @@ impl Scheduler for EventBridgeScheduler {
                     .is_some_and(|e| e.is_conflict_exception()) =>
             {
                 // It exists: UpdateSchedule replaces every field.
-                self.client
-                    .update_schedule()
-                    .group_name(&self.group)
-                    .name(&schedule.name)
-                    .schedule_expression(&schedule.expression)
-                    .flexible_time_window(Self::window(schedule)?)
-                    .target(Self::target(schedule)?)
-                    .state(state(schedule.enabled))
-                    .action_after_completion(after_completion(schedule.delete_after_completion))
+                schedule_fields!(self.client.update_schedule(), self, schedule)
                     .send()
                     .await
                     .map(|_| ())

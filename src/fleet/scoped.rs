@@ -8,7 +8,7 @@
 //! clients with the function's own credentials.
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,8 +40,9 @@ pub struct ConnectorClients {
     pub config: SdkConfig,
     pub secrets: SecretsManagerSource,
     pub cursors: DynamoCursorStore,
-    /// `None` when the deployment has no dead-letter bucket.
-    pub dead_letters: Option<Arc<S3DeadLetterStore>>,
+    /// Built on the first refused event: most connectors never have one, and a cached
+    /// connector should not hold an S3 client it does not use.
+    dead_letters: OnceLock<Arc<S3DeadLetterStore>>,
 }
 
 /// Where refused events are kept: the bucket and the KMS key objects are encrypted with.
@@ -116,13 +117,7 @@ impl ScopedAccess {
                 aws_sdk_dynamodb::Client::new(&config),
                 self.cursor_table.clone(),
             ),
-            dead_letters: self.dead_letter_bucket.as_ref().map(|target| {
-                Arc::new(S3DeadLetterStore::new(
-                    crate::deadletter::s3::client(&config),
-                    target.bucket.clone(),
-                    target.kms_key.clone(),
-                ))
-            }),
+            dead_letters: OnceLock::new(),
             config,
         }
     }
@@ -257,15 +252,20 @@ impl ScopedAccess {
         &self,
         connector_id: &str,
     ) -> Result<Arc<S3DeadLetterStore>, DeadLetterError> {
-        self.clients(connector_id)
-            .await
-            .dead_letters
-            .clone()
-            .ok_or_else(|| {
-                DeadLetterError::Service(
-                    "no dead-letter bucket is configured (set DEAD_LETTER_BUCKET)".into(),
-                )
-            })
+        let target = self.dead_letter_bucket.as_ref().ok_or_else(|| {
+            DeadLetterError::Service(
+                "no dead-letter bucket is configured (set DEAD_LETTER_BUCKET)".into(),
+            )
+        })?;
+        let clients = self.clients(connector_id).await;
+        let store = clients.dead_letters.get_or_init(|| {
+            Arc::new(S3DeadLetterStore::new(
+                crate::deadletter::s3::client(&clients.config),
+                target.bucket.clone(),
+                target.kms_key.clone(),
+            ))
+        });
+        Ok(store.clone())
     }
 }
 

@@ -88,10 +88,11 @@ struct Retries {
     nonce_retried: bool,
 }
 
-/// How long an idle connection to an org is kept: long enough for the next page of a drain and
-/// for short tail rounds, short enough that a container serving many orgs does not hold one
-/// open connection per org it has polled (each with its TLS buffers) for minutes.
-const IDLE_CONNECTION_KEPT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an idle connection to an org is kept: long enough for the next page of a drain,
+/// which is asked for as soon as the previous one answers. A container serving many orgs would
+/// otherwise hold an open connection (with its TLS buffers) to every org it polled in the last
+/// minute and a half; a tail round or a wait for the rate-limit window opens a new one.
+const IDLE_CONNECTION_KEPT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One HTTP client (connection pool, TLS configuration and root store) for every connector of
 /// the process: a connector's state is its token, nonce and rate-limit window, none of which
