@@ -61,12 +61,14 @@ pub fn per_connector_month(
     let log_gb = poll.log_bytes_per_poll() * polls / 1e9;
     let sessions = per_poll(CallKind::Sts);
     let secret_reads = per_poll(CallKind::SecretsManager);
+    // Lambda and the Scheduler each charge every invocation: one per poll.
+    let per_invocation = |item, usd_each: f64| CostLine {
+        item,
+        usd: polls * usd_each,
+        basis: format!("{polls:.0} invocations (one per poll)"),
+    };
     vec![
-        CostLine {
-            item: "Lambda requests",
-            usd: polls * price::LAMBDA_REQUEST,
-            basis: format!("{polls:.0} invocations (one per poll)"),
-        },
+        per_invocation("Lambda requests", price::LAMBDA_REQUEST),
         CostLine {
             item: "Lambda duration",
             usd: polls * secs * deployment.memory_gb() * price::LAMBDA_GB_SECOND,
@@ -76,11 +78,7 @@ pub fn per_connector_month(
                 measured_secs * 1000.0
             ),
         },
-        CostLine {
-            item: "EventBridge Scheduler",
-            usd: polls * price::SCHEDULER_INVOCATION,
-            basis: format!("{polls:.0} invocations"),
-        },
+        per_invocation("EventBridge Scheduler", price::SCHEDULER_INVOCATION),
         CostLine {
             item: "DynamoDB writes",
             usd: polls * per_poll(CallKind::DynamoWrite) * price::DYNAMODB_WRITE,
