@@ -65,14 +65,13 @@ impl LocalConnector {
 
     /// `poll` of this connector, with `extra` arguments.
     pub fn poll(&self, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = ["poll", "--config", self.config()]
-            .into_iter()
-            .chain(["--state", self.state(), "--output"])
-            .chain([self.output.to_str().unwrap(), "--allow-insecure-loopback"])
+        let output = self.output.to_str().unwrap();
+        let own = ["poll", "--config", self.config(), "--state", self.state()];
+        own.into_iter()
+            .chain(["--output", output, "--allow-insecure-loopback"])
+            .chain(extra.iter().copied())
             .map(str::to_string)
-            .collect();
-        args.extend(extra.iter().map(|a| a.to_string()));
-        args
+            .collect()
     }
 
     /// The lines written to the output so far (none before the first poll).
